@@ -61,7 +61,7 @@ run: setup
 
 # Notebook cells run in forked workers: one OpenMP thread each keeps two workers from fighting.
 test: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist load -q
 
 test-slow: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m slow --override-ini addopts="-p no:cacheprovider"
