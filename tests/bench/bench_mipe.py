@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from vaenb.vae import MODELS, create_model
+from vaenb.vae import create_model, list_models
 
 
 def step_fn(model, x):
@@ -51,8 +51,8 @@ def main():
         rows[f"MIPE β-VAE M={m}"] = ("mipet-betavae", {"mipe_units": m}, "vae")
     rows["clgvae"] = ("clgvae", {"forward_eq_prob": 0.0}, None)
     rows["MIPE CLG-VAE M=1"] = ("mipet-clgvae", {"forward_eq_prob": 0.0}, "clgvae")
-    if "betatcvae" in MODELS or "mipet-betatcvae" in MODELS:
-        rows["betatcvae"] = ("betatcvae", {"dataset_size": 737280}, None)
+    if "mipet-betatcvae" in list_models():
+        rows["betatcvae"] = ("betatcvae", {"estimator": "mss_reference", "dataset_size": 737280}, None)
         for m in (1, 2, 4):
             rows[f"MIPE β-TCVAE M={m}"] = ("mipet-betatcvae", {"mipe_units": m, "dataset_size": 737280}, "betatcvae")
     steps, models = {}, {}
