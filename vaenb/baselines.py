@@ -40,6 +40,7 @@ class AnnealedVAEConfig(ModelConfig):
 class AnnealedVAE(VAE):
     "Burgess et al. (2018): the KL is held near a linearly growing capacity."
     config_class = AnnealedVAEConfig
+    plain_kl_term = None   # the KL is reshaped (see the equation), not β·KL
 
     def capacity(self, step: int) -> float:
         return linear_warmup(step, self.config.c_max, self.config.c_steps)
@@ -171,6 +172,7 @@ class BetaTCVAEConfig(ModelConfig):
 class BetaTCVAE(VAE):
     "Chen et al. (2018): the total correlation of q(z) is weighted by β."
     config_class = BetaTCVAEConfig
+    plain_kl_term = None   # the KL is reshaped (see the equation), not β·KL
 
     def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
         c = self.config

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from .nets import get_backbone, init_weights
+from .nets import init_weights
 from .vae import VAE, ModelConfig, gaussian_kl, register_model
 
 # %% auto #0
@@ -62,9 +62,6 @@ class CLGVAE(VAE):
     def __init__(self, config: CLGConfig):
         super().__init__(config)
         c = config
-        # the base class built an encoder with 2·d outputs; CLG-VAE's encoder ends in the group features
-        backbone = get_backbone(c.backbone)
-        self.encoder = init_weights(backbone.encoder(c.channels, sum(c.subgroup_sizes), c.image_size, c.hidden_dim or backbone.hidden), c.init)
         def head(g, k): return nn.Sequential(nn.Linear(g, 4 * g), nn.ReLU(), nn.Linear(4 * g, k))
         self.to_mu = init_weights(nn.ModuleList(head(g, k) for g, k in zip(c.subgroup_sizes, c.subspace_sizes)), c.init)
         self.to_logvar = init_weights(nn.ModuleList(head(g, k) for g, k in zip(c.subgroup_sizes, c.subspace_sizes)), c.init)
@@ -73,6 +70,7 @@ class CLGVAE(VAE):
             nn.Parameter(c.lie_init_scale * torch.randn(1, math.isqrt(g), math.isqrt(g)))
             for g, k in zip(c.subgroup_sizes, c.subspace_sizes) for _ in range(k))
 
+    def encoder_output_dim(self) -> int: return sum(self.config.subgroup_sizes)   # the group features g_E(x)
     def decoder_input_dim(self) -> int: return sum(self.config.subgroup_sizes)
 
     def _subgroups(self):

@@ -16,8 +16,8 @@ from .vae import VAE, ModelConfig, Regulariser, gaussian_kl, register_model
 
 # %% auto #0
 __all__ = ['PAPER_PROFILE', 'ipe_matrix', 'ipe_inverse', 'FactorPair', 'magnitude_mask', 'LogNormaliser', 'exponential_family_kl',
-           'official_kappa', 'EFConversion', 'IPEUnit', 'base_kl_is_plain', 'MIPE', 'representation',
-           'MIPETConvEncoder', 'official_init_', 'paper_config', 'train_steps', 'square_images']
+           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPE', 'representation', 'MIPETConvEncoder', 'official_init_',
+           'paper_config', 'train_steps', 'square_images']
 
 # %% ../nbs/31_mipe.ipynb #72d8ab78
 def ipe_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
@@ -110,10 +110,6 @@ class IPEUnit(nn.Module):
         self.ef = EFConversion(dim)
 
 # %% ../nbs/31_mipe.ipynb #e4cffd8a
-def base_kl_is_plain(model: VAE) -> bool:
-    "Whether the model's prior term is the plain β-weighted Gaussian KL `kl` (VAE/β-VAE, CLG-VAE), which MIPE's EF-KL replaces."
-    return type(model).prior_terms in (VAE.prior_terms, CLGVAE.prior_terms)
-
 class MIPE(Regulariser):
     "M parallel IPE units with EF-conversion: decodes the transformed latents and adds the EF terms ②, ③.1, ③.2."
     transforms_decoding = True
@@ -122,7 +118,8 @@ class MIPE(Regulariser):
         super().__init__()
         self.num_units, self.lr = config.mipe_units, config.mipe_lr
         self.units = nn.ModuleList(IPEUnit(config.latent_dim) for _ in range(config.mipe_units))
-        self.replaces_terms = ("kl",) if base_kl_is_plain(model) else ()
+        # EF-KL takes the place of the base's plain beta * KL (VAE/β-VAE, CLG-VAE); β-TCVAE keeps its own terms
+        self.replaces_terms = (model.plain_kl_term,) if model.plain_kl_term else ()
 
     def matrices(self) -> torch.Tensor:
         "R of every unit, `[M, d, d]`, from one batched matrix exponential."
@@ -131,12 +128,16 @@ class MIPE(Regulariser):
     def decode(self, model: VAE, out: dict) -> dict:
         transforms = self.matrices()
         z_hat, eps_hat = out["z"] @ transforms, out["eps"] @ transforms                 # [M, B, d]
-        return {"x_mean": self.decode_mean(model, z_hat), "z_hat": z_hat, "eps_hat": eps_hat}
+        return {"x_mean": self.average_decoded(model, z_hat), "z_hat": z_hat, "eps_hat": eps_hat}
 
-    def decode_mean(self, model: VAE, z_hat: torch.Tensor) -> torch.Tensor:
+    def average_decoded(self, model: VAE, z_hat: torch.Tensor) -> torch.Tensor:
         "Mean over units of the decoded probabilities of `z_hat` `[M, B, d]`, with one decoder call."
         logits = model.decode(z_hat.flatten(0, 1))
         return torch.sigmoid(logits).unflatten(0, z_hat.shape[:2]).mean(0)
+
+    def decode_mean(self, model: VAE, z: torch.Tensor) -> torch.Tensor:
+        "The image a MIPE model shows for latents `z` `[B, d]`: every unit transforms, decodes, and they are averaged."
+        return self.average_decoded(model, z @ self.matrices())
 
     def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
         per_unit = [u.ef(zh, eh) for u, zh, eh in zip(self.units, out["z_hat"], out["eps_hat"])]
