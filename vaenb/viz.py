@@ -132,14 +132,14 @@ def encode_codes(model, images, batch_size: int = 256) -> np.ndarray:
     images = _check_images(model, images)
     chunks = [model.codes(torch.from_numpy(images[i:i + batch_size]).to(model.device)).float().cpu().numpy()
               for i in range(0, len(images), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.decoder_input_dim()), np.float32)
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.latent_dim), np.float32)
 
 @torch.no_grad()
 def decode_latents(model, z, batch_size: int = 256) -> np.ndarray:
-    "Decoded images σ(model.decode(z)) for latent vectors `z` [n, d]: float32 [n, C, H, W] in [0, 1]."
+    "Mean images `model.decode_mean(z)` for latent vectors `z` [n, d]: float32 [n, C, H, W] in [0, 1]."
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2: raise ValueError(f"z: expected latent vectors of shape [n, d], found {z.shape}")
-    return np.concatenate([torch.sigmoid(model.decode(torch.from_numpy(z[i:i + batch_size]).to(model.device))).float().cpu().numpy()
+    return np.concatenate([model.decode_mean(torch.from_numpy(z[i:i + batch_size]).to(model.device)).float().cpu().numpy()
                            for i in range(0, len(z), batch_size)])
 
 def sample_codes(model, dataset, n: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
