@@ -110,3 +110,18 @@ def test_resume_conv_betavae_is_bit_exact(amp, channels_last):
         resumed = run(make_model, images, config, f"{d}/killed")
         assert resumed.start_step == 4
         assert_same_run(straight, resumed)
+
+
+def test_factorvae_resume_is_bit_exact():
+    "The registered FactorVAE (TC discriminator, second optimiser) resumes bit-exactly through the same loop."
+    def make_model():
+        seed_everything(0)
+        return create_model("factorvae", backbone="mlp", image_size=8, latent_dim=3, hidden_dim=8, tc_hidden=16, tc_layers=2)
+    config = dict(steps=6, batch_size=8, log_every=1, checkpoint_every=2, progress=False)
+    images = BernoulliNoise((1, 8, 8))
+    with tempfile.TemporaryDirectory() as d:
+        straight = run(make_model, images, config, f"{d}/straight")
+        assert "adversary" in load_checkpoint(straight.out_dir)["optimizers"]
+        assert any(c.startswith("adversary/") for c in straight.metrics.columns)
+        assert run(make_model, images, config, f"{d}/killed", stop_at=3) is None
+        assert_same_run(straight, run(make_model, images, config, f"{d}/killed"))
