@@ -17,7 +17,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test test-slow test-all lint export clean-nbs check readme bench
+.PHONY: help setup run test test-slow test-all lint export check docs bench browser-deps
 
 help:
 	@echo "make run        set up if needed; run the main job (PROFILE=$(PROFILE))"
@@ -26,6 +26,9 @@ help:
 	@echo "make lint       ruff on the exported module and tests"
 	@echo "make export     nbdev_export + nbdev_clean + README.md"
 	@echo "make check      fail if the export or the notebooks are not clean"
+	@echo "make docs       build the offline HTML docs into site/ (npm registry needed once for MathJax etc.)"
+	@echo "make bench      run every benchmark script in tests/bench (prints tables; minutes)"
+	@echo "make browser-deps  chromium + playwright + voila for the real-browser widget test (in test-slow)"
 	@echo "TORCH=cpu|cuda|auto chooses the torch build at setup (default auto)"
 
 setup: $(STAMP)
@@ -78,3 +81,13 @@ export: setup
 
 check: setup
 	bash .ci/check-clean
+
+docs: setup
+	OMP_NUM_THREADS=1 $(BIN)/vaenb docs --out site
+
+bench: setup
+	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+browser-deps: setup
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	$(BIN)/python -m pip install -q -e ".[dev,browser]" -c .ci/constraints.txt

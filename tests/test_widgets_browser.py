@@ -1,0 +1,95 @@
+"""End to end in a real browser: Voilà serves a traversal notebook on 127.0.0.1, headless Chromium moves a slider.
+
+Needs Debian's `chromium` (/usr/bin/chromium) and the pip packages `playwright` (its Python driver only; no
+browser download) and `voila`. Skips with the reason when one is missing. Slow: ~10-20 s.
+"""
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+NOTEBOOK = """\
+from vaenb.viz import demo_model
+from vaenb.widgets import TraversalExplorer
+
+model, data, _ = demo_model(steps=100)
+TraversalExplorer(model, data, index=30)"""
+
+pytestmark = pytest.mark.slow
+
+
+def _missing() -> list[str]:
+    missing = [] if os.access(CHROMIUM, os.X_OK) else ["chromium (apt-get install -y chromium)"]
+    missing += [f"{m} (pip install {m})" for m in ("playwright", "voila") if importlib.util.find_spec(m) is None]
+    return missing
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def voila_server(tmp_path):
+    if _missing(): pytest.skip(f"browser test needs {', '.join(_missing())}")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "traversal.ipynb")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    for var, sub in (("JUPYTER_CONFIG_DIR", "cfg"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "rt"),
+                     ("IPYTHONDIR", "ipy"), ("MPLCONFIGDIR", "mpl")):
+        env[var] = str(tmp_path / sub)
+    port = _free_port()
+    log = open(tmp_path / "voila.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "voila", str(tmp_path / "traversal.ipynb"), f"--port={port}", "--no-browser",
+                               "--Voila.ip=127.0.0.1"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if server.poll() is not None: pytest.fail(f"voila exited: {(tmp_path / 'voila.log').read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError: time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        try: server.wait(10)
+        except subprocess.TimeoutExpired: server.kill()
+        log.close()
+
+
+def test_moving_a_slider_changes_the_decoded_image(voila_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+    outside = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+            page.goto(voila_server, timeout=120_000)
+            image = page.locator(".vaenb-decoded")
+            image.wait_for(timeout=120_000)
+            page.wait_for_function("!!document.querySelector('.vaenb-decoded').src", timeout=30_000)
+            before = image.get_attribute("src")
+            page.screenshot(path=tmp_path / "before.png")
+            handle = page.locator(".vaenb-latent-0 .noUi-handle")
+            handle.focus()
+            for _ in range(8): handle.press("ArrowRight")
+            page.wait_for_function(f"document.querySelector('.vaenb-decoded').src !== {before!r}", timeout=30_000)
+            page.screenshot(path=tmp_path / "after.png")
+        finally:
+            browser.close()
+    assert (tmp_path / "after.png").stat().st_size > 0
+    # Font Awesome's stylesheet is the one request Voilà makes outside the machine (icons only)
+    assert all("font-awesome" in u or "fontawesome" in u for u in outside), outside
