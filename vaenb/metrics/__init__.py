@@ -54,7 +54,8 @@ def _flatten(prefix: str, scores: dict) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in scores.items()}
 
 def evaluate(model, dataset, metrics: Sequence[str] = METRICS, seed: int = 0, num_train: int = 10000, num_test: int = 5000,
-             batch_size: int = 256, discrete_latents: bool = False, n_jobs: int | None = -1) -> dict[str, float]:
+             batch_size: int = 256, discrete_latents: bool = False, n_jobs: int | None = -1,
+             factor_vae_params: dict | None = None, beta_vae_params: dict | None = None) -> dict[str, float]:
     "Compute `metrics` for `model` (or a `represent` callable) on a ground-truth `dataset`; a flat dict of floats."
     if isinstance(metrics, str): metrics = [metrics]
     unknown = [m for m in metrics if m not in METRICS]
@@ -77,8 +78,8 @@ def evaluate(model, dataset, metrics: Sequence[str] = METRICS, seed: int = 0, nu
             elif metric == "dci": results |= _flatten("dci", dci(*splits, seed=seed, n_jobs=n_jobs))
             elif metric == "explicitness": results |= _flatten("explicitness", explicitness(*splits))
             elif metric == "infomec": results |= infomec(codes_train, factors_train, discrete_latents, seed=seed)
-            elif metric == "factor_vae": results |= _flatten("factor_vae", factor_vae_score(dataset, represent, seed=seed))
-            elif metric == "beta_vae": results |= _flatten("beta_vae", beta_vae_score(dataset, represent, seed=seed))
+            elif metric == "factor_vae": results |= _flatten("factor_vae", factor_vae_score(dataset, represent, seed=seed, **(factor_vae_params or {})))
+            elif metric == "beta_vae": results |= _flatten("beta_vae", beta_vae_score(dataset, represent, seed=seed, **(beta_vae_params or {})))
         return results
     finally:
         if was_training: model.train()
