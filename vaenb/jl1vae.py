@@ -8,21 +8,22 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import jvp, vmap
 
-from .nets import ConvDecoder, register_backbone
+from .nets import ConvDecoder, MLPDecoder, register_backbone
 from .vae import VAE, ModelConfig, Regulariser, register_model
 
 # %% auto #0
-__all__ = ['FD_STEP', 'JACOBIAN_METHODS', 'JL1_TRAINING', 'JL1_PRESETS', 'LOCALITY_RADII', 'CONTINUITY_CUTOFF',
-           'decoder_jacobian', 'jacobian_l1', 'JacobianL1', 'JL1ConvEncoder', 'JL1Config', 'JL1VAE',
-           'neighbourhood_radii', 'neighbourhood_rngs', 'sample_neighbourhood', 'local_scores', 'jacobian_columns',
-           'plot_jacobian_columns', 'plot_local_metric']
+__all__ = ['FD_STEP', 'JACOBIAN_METHODS', 'TANGENT_LINEAR', 'TANGENT_ELEMENTWISE', 'TANGENT_RESHAPES', 'TANGENT_LAYOUTS',
+           'JL1_TRAINING', 'JL1_PRESETS', 'LOCALITY_RADII', 'CONTINUITY_CUTOFF', 'LOCAL_NUM_BINS', 'LOCAL_SCORES',
+           'decoder_jacobian', 'jacobian_l1', 'decoder_layers', 'tangent_l1', 'JacobianL1', 'JL1ConvEncoder',
+           'JL1Config', 'JL1VAE', 'neighbourhood_radii', 'neighbourhood_rngs', 'sample_neighbourhood', 'local_scores',
+           'local_mig_score', 'local_modularity_score', 'local_metrics', 'jacobian_columns', 'plot_jacobian_columns',
+           'plot_local_metric']
 
 # %% ../nbs/33_jl1vae.ipynb #59caa8ca
 FD_STEP = 1e-3                      # the official finite-difference step
@@ -60,6 +61,67 @@ def jacobian_l1(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, met
     jac = decoder_jacobian(fn, z, method, columns, fd_step)
     return jac.abs().sum() * (z.shape[1] / jac.shape[1]) / z.shape[0]
 
+# %% ../nbs/33_jl1vae.ipynb #2bf8049f
+TANGENT_LINEAR = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+TANGENT_ELEMENTWISE = (nn.ReLU, nn.Tanh)
+TANGENT_RESHAPES = (nn.Unflatten, nn.Flatten)
+
+def _conv_decoder_layers(decoder: ConvDecoder) -> list[nn.Module]:
+    first = decoder.deconv[0]
+    side = int(round((decoder.fc[-2].out_features / first.in_channels) ** 0.5))
+    return [*decoder.fc, nn.Unflatten(1, (first.in_channels, side, side)), *decoder.deconv]
+
+# decoders whose `forward` is not a plain Sequential: their forward written as a flat layer list
+TANGENT_LAYOUTS: dict[type, Callable[[nn.Module], list[nn.Module]]] = {
+    ConvDecoder: _conv_decoder_layers,
+    MLPDecoder: lambda decoder: [*decoder.net, nn.Unflatten(1, decoder.shape)],
+}
+
+def decoder_layers(decoder: nn.Module) -> list[nn.Module] | None:
+    "`decoder` as a flat list of layers with a tangent rule (nested Sequentials flattened), or None when some layer has none."
+    if type(decoder) in TANGENT_LAYOUTS: layers = TANGENT_LAYOUTS[type(decoder)](decoder)
+    elif type(decoder) is nn.Sequential: layers = list(decoder)
+    else: return None
+    flat = []
+    for layer in layers:
+        inner = decoder_layers(layer) if type(layer) is nn.Sequential else [layer]
+        if inner is None or not all(isinstance(m, TANGENT_LINEAR + TANGENT_ELEMENTWISE + TANGENT_RESHAPES) for m in inner):
+            return None
+        flat.extend(inner)
+    return flat
+
+def _linear_part(layer: nn.Module, tangent: torch.Tensor) -> torch.Tensor:
+    "The layer without its bias (its derivative) applied to `tangent`."
+    if isinstance(layer, nn.Linear): return F.linear(tangent, layer.weight)
+    if isinstance(layer, nn.ConvTranspose2d):
+        return F.conv_transpose2d(tangent, layer.weight, None, layer.stride, layer.padding, layer.output_padding, layer.groups, layer.dilation)
+    return layer._conv_forward(tangent, layer.weight, None)
+
+def tangent_l1(layers: Sequence[nn.Module], z: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+    "Exact `Σ|∂σ(layers(z))/∂z|/B` at `z [B, d]` detached (like `jacobian_l1`), the tangents propagated by hand one column at a time."
+    z = z.detach()
+    _check_latents(z)
+    batch, dim = z.shape
+    index = torch.arange(dim, device=z.device).expand(batch, -1) if columns is None else torch.as_tensor(columns, device=z.device)
+    if index.dim() != 2 or len(index) != batch:
+        raise ValueError(f"columns: expected per-sample latent indices [B={batch}, m], found shape {tuple(index.shape)}")
+    hidden, slopes = z, []
+    for layer in layers:                                  # the primal, once; remember each nonlinearity's slope
+        hidden = layer(hidden)
+        if isinstance(layer, nn.ReLU): slopes.append(hidden > 0)
+        elif isinstance(layer, nn.Tanh): slopes.append(1 - hidden.square())
+    probabilities = torch.sigmoid(hidden)
+    output_slope = probabilities * (1 - probabilities)
+    total = z.new_zeros(())
+    for column in index.T:                                # B tangents per pass: the primal's batch size
+        tangent, nonlinear = F.one_hot(column, dim).to(z.dtype), iter(slopes)
+        for layer in layers:
+            if isinstance(layer, TANGENT_LINEAR): tangent = _linear_part(layer, tangent)
+            elif isinstance(layer, TANGENT_ELEMENTWISE): tangent = tangent * next(nonlinear)
+            else: tangent = layer(tangent)
+        total = total + (tangent * output_slope).abs().sum()
+    return total * (dim / index.shape[1]) / batch
+
 # %% ../nbs/33_jl1vae.ipynb #e9abc19f
 class JacobianL1(Regulariser):
     "γ·Σ|∂σ(decoder(z))/∂z|/B at the detached sample `z`: the JL1-VAE penalty, trains the decoder only."
@@ -73,9 +135,15 @@ class JacobianL1(Regulariser):
         gamma = model.weight(self.gamma, step)
         z = out["z"].detach()
         columns = None if self.columns is None else torch.rand(z.shape, device=z.device).argsort(1)[:, : self.columns]
+        layers = decoder_layers(model.decoder) if self.method == "jvp" and _decodes_plainly(model) else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and gamma > 0):
-            penalty = jacobian_l1(lambda latent: torch.sigmoid(model.decode(latent)), z, self.method, columns, self.fd_step)
+            if layers is not None: penalty = tangent_l1(layers, z, columns)
+            else: penalty = jacobian_l1(lambda latent: torch.sigmoid(model.decode(latent)), z, self.method, columns, self.fd_step)
         return {"jl1": gamma * penalty}, {"jl1": penalty.detach(), "jl1_gamma": gamma}
+
+def _decodes_plainly(model: VAE) -> bool:
+    "Whether `model.decode` is `model.decoder` itself (not overridden by the model class)."
+    return type(model).decode is VAE.decode
 
 # %% ../nbs/33_jl1vae.ipynb #33bf823b
 class JL1ConvEncoder(nn.Module):
@@ -153,25 +221,73 @@ def sample_neighbourhood(factor_sizes: Sequence[int], centroid: Sequence[int], r
     low, high = np.maximum(centroid - radii, 0), np.minimum(centroid + radii, sizes - 1)
     return np.stack([rng.integers(lo, hi + 1, size=n) for lo, hi in zip(low, high)], axis=1).astype(np.int64)
 
-def _represent_in_chunks(represent: Callable, dataset, factors: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.concatenate([np.asarray(represent(dataset.images(factors[i:i + batch_size])))
-                           for i in range(0, len(factors), batch_size)])
-
-def local_scores(represent: Callable[[np.ndarray], np.ndarray], dataset, score: Callable[[np.ndarray, np.ndarray], float],
+def local_scores(represent: Callable[[np.ndarray], np.ndarray], dataset, scores: Mapping[str, Callable[[np.ndarray, np.ndarray], float]],
                  radius: float, num_clusters: int = 20, num_points: int = 10_000, seed: int = 0,
-                 continuity_cutoff: int = CONTINUITY_CUTOFF, denylist: Sequence[int] = (), batch_size: int = 500) -> np.ndarray:
-    "`score(codes, factors)` on each of `num_clusters` neighbourhoods of half-width `radius` (fraction of each factor's range)."
+                 continuity_cutoff: int = CONTINUITY_CUTOFF, denylist: Sequence[int] = (), batch_size: int = 256) -> dict[str, np.ndarray]:
+    "Each `scores[name](codes, factors)` on the same `num_clusters` neighbourhoods of half-width `radius`: `{name: [num_clusters]}`."
+    from vaenb.metrics.intervention import represent_factors
     if num_clusters < 1 or num_points < 2:
         raise ValueError(f"num_clusters, num_points: expected >= 1 and >= 2, found {num_clusters} and {num_points}")
     sizes = np.asarray(dataset.factor_sizes)
     radii = neighbourhood_radii(sizes, radius, continuity_cutoff, denylist)
     centroid_rng, point_rng = neighbourhood_rngs(seed)
-    results = []
+    results = {name: [] for name in scores}
     for _ in range(num_clusters):
         centroid = np.array([centroid_rng.integers(n) for n in sizes])
         factors = sample_neighbourhood(sizes, centroid, radii, num_points, point_rng)
-        results.append(float(score(_represent_in_chunks(represent, dataset, factors, batch_size), factors)))
-    return np.array(results)
+        codes = represent_factors(dataset, represent, factors, batch_size)
+        for name, score in scores.items(): results[name].append(float(score(codes, factors)))
+    return {name: np.array(values) for name, values in results.items()}
+
+# %% ../nbs/33_jl1vae.ipynb #740899b7
+LOCAL_NUM_BINS = 5
+
+def _local_mutual_info(codes: np.ndarray, factors: np.ndarray, num_bins: int) -> np.ndarray:
+    "MI `[d, k]` (nats) of the `num_bins`-binned codes with every factor; zero columns for held factors."
+    from vaenb.metrics.info import check_codes, discrete_mutual_info, histogram_discretize
+    codes, factors = check_codes(codes), np.asarray(factors)
+    if factors.ndim != 2 or len(factors) != len(codes):
+        raise ValueError(f"factors: expected an array [N={len(codes)}, k], found shape {factors.shape}")
+    return discrete_mutual_info(histogram_discretize(codes, num_bins), factors)
+
+def local_mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = LOCAL_NUM_BINS) -> float:
+    "MIG of one local sample: gap of the top two MIs over `H_k`, averaged over the factors that vary in it."
+    from vaenb.metrics.info import discrete_entropy
+    mi = _local_mutual_info(codes, factors, num_bins)
+    if mi.shape[0] < 2: raise ValueError(f"codes: MIG needs at least 2 code dimensions, found {mi.shape[0]}")
+    entropy = discrete_entropy(factors)
+    varying = entropy > 0
+    if not varying.any(): raise ValueError("factors: expected at least one factor that varies in the local sample, found none")
+    top_two = -np.sort(-mi[:, varying], axis=0)[:2]
+    return float(np.mean((top_two[0] - top_two[1]) / entropy[varying]))
+
+def local_modularity_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = LOCAL_NUM_BINS) -> float:
+    "Modularity of one local sample, on the MI matrix over all factors (held ones give zero columns)."
+    from vaenb.metrics.info import modularity_from_mi
+    return modularity_from_mi(_local_mutual_info(codes, factors, num_bins))
+
+LOCAL_SCORES = {"local_mig": local_mig_score, "local_modularity": local_modularity_score}
+
+def local_metrics(model, dataset, names: Sequence[str] = tuple(LOCAL_SCORES), seed: int = 0,
+                  radii: Sequence[float] = LOCALITY_RADII, num_clusters: int = 20, num_points: int = 10_000,
+                  num_bins: int = LOCAL_NUM_BINS, batch_size: int = 256) -> dict[str, float]:
+    "Mean over clusters of each local metric in `names` at each radius: `{f'{name}@{radius:g}': value}`."
+    from vaenb.metrics import representation_function
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in LOCAL_SCORES]
+    if unknown or not names: raise ValueError(f"names: expected some of {list(LOCAL_SCORES)}, found {names}")
+    scores = {n: (lambda codes, factors, score=LOCAL_SCORES[n]: score(codes, factors, num_bins)) for n in names}
+    represent = representation_function(model, batch_size)
+    was_training = getattr(model, "training", False)
+    if was_training: model.eval()
+    try:
+        results = {}
+        for radius in radii:
+            per_cluster = local_scores(represent, dataset, scores, radius, num_clusters, num_points, seed, batch_size=batch_size)
+            results |= {f"{name}@{radius:g}": float(values.mean()) for name, values in per_cluster.items()}
+        return results
+    finally:
+        if was_training: model.train()
 
 # %% ../nbs/33_jl1vae.ipynb #a3496f3f
 def jacobian_columns(model: VAE, image: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -198,6 +314,7 @@ def plot_jacobian_columns(models: Mapping[str, VAE], image, top_k: int | None = 
     image = np.asarray(image, dtype=np.float32)
     columns = {name: jacobian_columns(m, image) for name, m in models.items()}
     k = min(top_k or 10**9, min(len(c) for c, _ in columns.values()))
+    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(len(models), k + 1, figsize=(1.3 * (k + 1), 1.4 * len(models)), squeeze=False)
     for row, (name, (cols, order)) in zip(axes, columns.items()):
         row[0].imshow(image.transpose(1, 2, 0).squeeze(-1) if image.shape[0] == 1 else image.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1)
@@ -211,14 +328,17 @@ def plot_jacobian_columns(models: Mapping[str, VAE], image, top_k: int | None = 
     return fig
 
 # %% ../nbs/33_jl1vae.ipynb #498c3c1e
-def plot_local_metric(results: Mapping[str, Mapping[float, Sequence[float]]], metric: str = "local MIG", ax=None):
-    "Lines of mean ± 2·std against the locality radius ρ, one per model; `results[model][rho]` = per-seed values."
+def plot_local_metric(results: Mapping[str, Mapping[str, float] | Sequence[Mapping[str, float]]], metric: str = "local_mig", ax=None):
+    "Mean ± 2·std over runs of `metric` against the radius ρ, one line per model; `results[model]` = `local_metrics` output per run."
+    import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(4, 3))
-    for name, by_radius in results.items():
-        radii = sorted(by_radius)
-        values = [np.asarray(by_radius[r], dtype=np.float64) for r in radii]
-        mean, std = np.array([v.mean() for v in values]), np.array([v.std() for v in values])
+    for name, runs in results.items():
+        runs = [runs] if isinstance(runs, Mapping) else list(runs)
+        radii = sorted({float(key.split("@")[1]) for run in runs for key in run if key.split("@")[0] == metric})
+        if not radii: raise ValueError(f"results[{name!r}]: expected keys '{metric}@<radius>', found {sorted(runs[0])}")
+        values = np.array([[run[f"{metric}@{r:g}"] for r in radii] for run in runs], dtype=np.float64)
+        mean, std = values.mean(0), values.std(0)
         line, = ax.plot(radii, mean, marker="o", label=name)
         ax.fill_between(radii, mean - 2 * std, mean + 2 * std, color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("locality radius ρ"); ax.set_ylabel(metric); ax.legend(fontsize=8)
+    ax.set_xlabel("locality radius ρ"); ax.set_ylabel(metric.replace("_", " ")); ax.legend(fontsize=8)
     return ax
