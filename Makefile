@@ -17,12 +17,13 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test test-slow test-all lint export check docs bench browser-deps
+.PHONY: help setup run smoke test test-slow test-all lint export check docs bench browser-deps
 
 help:
 	@echo "make run        set up if needed; run the main job (PROFILE=$(PROFILE))"
 	@echo "make test       set up if needed; run the fast test suite (notebooks + tests/)"
-	@echo "make test-slow  the flagged slow tests (#| slow cells, @pytest.mark.slow)"
+	@echo "make smoke      the smoke reproduction of every paper into .cache/smoke (part of CI)"
+	@echo "make test-slow  the flagged slow tests (slow notebook cells, @pytest.mark.slow)"
 	@echo "make lint       ruff on the exported module and tests"
 	@echo "make export     nbdev_export + nbdev_clean + README.md"
 	@echo "make check      fail if the export or the notebooks are not clean"
@@ -61,6 +62,10 @@ $(STAMP): pyproject.toml settings.ini .ci/constraints.txt
 
 run: setup
 	$(BIN)/vaenb reproduce --profile $(PROFILE)
+
+smoke: setup
+	rm -rf .cache/smoke
+	$(BIN)/vaenb reproduce --profile smoke --results .cache/smoke/runs --reports .cache/smoke/reports
 
 # Notebook cells run in forked workers: one OpenMP thread each keeps two workers from fighting.
 test: setup
