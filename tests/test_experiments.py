@@ -19,15 +19,18 @@ def smoke(**changes) -> RunConfig:
     return RunConfig.from_dict({**base, **changes})
 
 
-def test_run_is_recorded_then_skipped(tmp_path):
-    config = smoke()
-    record = execute_run(config, tmp_path)
-    run_dir = run_directory(config, tmp_path)
+def test_run_is_recorded_then_skipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tuples = {"subset": {k: tuple(v) for k, v in SMALL["subset"].items()}}   # nested tuples reach the notebook intact
+    config = smoke(dataset_params=tuples)
+    record = execute_run(config, "results")                             # a relative results path
+    run_dir = run_directory(config, "results")
+    assert run_dir == tmp_path / "results" / config.run_id()
     assert record["status"] == "finished", record.get("error")
     assert {"mig", "recon_mse"} <= set(record["metrics"]) and record["environment"]["torch"]
     assert (run_dir / NOTEBOOK).is_file() and (run_dir / "checkpoint.pt").is_file()
     stamp = (run_dir / RECORD).stat().st_mtime_ns
-    assert execute_run(config, tmp_path) == record                     # finished: not run again
+    assert execute_run(config, tmp_path / "results") == record         # finished: not run again
     assert (run_dir / RECORD).stat().st_mtime_ns == stamp
     model, dataset, loaded = load_run(run_dir)
     assert loaded == record and model.config.model == "betavae" and dataset.name == "dsprites"
