@@ -1,7 +1,8 @@
-"""The offline documentation site builds from the project's notebooks (slow: ~1-1.5 min on a loaded 2-core machine).
+"""The offline documentation site builds from the project's notebooks, executing them (slow: several minutes
+on a loaded 2-core machine the first time, then the executed notebooks are cached in `_proc/_site/`).
 
-Every notebook gets a page, the figures saved in a notebook are embedded in its page, and no page loads a
-script or stylesheet from outside the site. The MathJax/require.js/widget assets are checked when they could
+Every notebook gets a page and executes without error, the figures a notebook makes (or saves) are embedded
+in its page, and no page loads a script or stylesheet from outside the site. The MathJax/require.js/widget assets are checked when they could
 be vendored (the npm cache or registry was reachable); otherwise the build must say why.
 """
 import re
@@ -15,7 +16,14 @@ from vaenb.site import ASSET_URLS, build_site, notebook_sources
 
 pytestmark = pytest.mark.slow
 NBS = Path(get_config().nbs_path)
-EXTERNAL = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*["\']?(?:https?:)?//', re.I)
+REFERENCE = re.compile(r'<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["\']?([^"\'\s>]+)', re.I)
+FIGURE = re.compile(r'<img[^>]+src="data:image/png;base64,')   # the template's CSS holds a data: PNG too: count <img> only
+_NOT_SHOWN = "the fast path makes its figures but does not display them (closed with plt.close / assigned to `fig` only)"
+FIGURE_NOTEBOOKS = [  # notebooks whose (fast) cells draw figures: the committed notebooks save none of them
+    "40_viz.ipynb", "02_dsprites.ipynb",
+    pytest.param("14_betavae_dsprites.ipynb", marks=pytest.mark.xfail(strict=True, reason=_NOT_SHOWN)),
+    pytest.param("experiments/train_eval.ipynb", marks=pytest.mark.xfail(strict=True, reason=_NOT_SHOWN)),
+]
 
 
 def _png_outputs(path: Path) -> int:
@@ -40,18 +48,32 @@ def test_every_notebook_has_a_page(site):
         if page != "index.html": assert f'href="{page}"' in index, f"{page} missing from the contents of index.html"
 
 
-def test_figures_are_embedded(site):
+def test_every_notebook_executes(site):
+    _, summary = site
+    assert not summary["execution_failures"], f"notebooks failing at build time: {summary['execution_failures']}"
+
+
+def test_saved_figures_are_embedded(site):
     out, summary = site
     for src, page in summary["pages"].items():
-        expected = _png_outputs(NBS / src)
-        assert (out / page).read_text().count("data:image/png;base64,") >= expected, f"{page}: fewer embedded PNGs than {src} saves"
+        expected, found = _png_outputs(NBS / src), len(FIGURE.findall((out / page).read_text()))
+        assert found >= expected, f"{page}: {found} embedded PNG figures, fewer than the {expected} that {src} saves"
+
+
+@pytest.mark.parametrize("src", FIGURE_NOTEBOOKS)
+def test_executed_figures_are_embedded(site, src):
+    out, summary = site
+    assert FIGURE.search((out / summary["pages"][src]).read_text()), f"{summary['pages'][src]} shows no figure of {src}"
 
 
 def test_no_page_loads_anything_from_outside(site):
     out, summary = site
     for page in summary["pages"].values():
         text = (out / page).read_text()
-        assert not EXTERNAL.findall(text), f"{page} loads {EXTERNAL.findall(text)}"
+        for url in REFERENCE.findall(text):   # every script and stylesheet is a file of the site
+            target = (out / url.split("?")[0].split("#")[0]).resolve()
+            assert ":" not in url and not url.startswith("/") and target.is_relative_to(out.resolve()), f"{page} loads {url}"
+            assert target.is_file(), f"{page} loads {url}, which the site lacks"
         assert '<span class="c1">#|' not in text, f"{page} shows nbdev directive lines in its code cells"
 
 
