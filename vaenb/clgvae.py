@@ -90,9 +90,10 @@ class CLGVAE(VAE):
     def group_features(self, z: torch.Tensor) -> torch.Tensor:
         "g_D(z): the flattened group elements exp(Σ_j z_j B_j) of every subgroup, shape `[..., G]`."
         out = []
-        for _, ds, basis in self._subgroups():
-            algebra = torch.einsum("...k,kij->...ij", z[..., ds], basis)
-            out.append(torch.linalg.matrix_exp(algebra).flatten(-2))
+        with torch.autocast(z.device.type, enabled=False):   # matrix exponentials in fp32, also inside a bf16 step
+            for _, ds, basis in self._subgroups():
+                algebra = torch.einsum("...k,kij->...ij", z[..., ds].float(), basis.float())
+                out.append(torch.linalg.matrix_exp(algebra).flatten(-2))
         return torch.cat(out, -1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor: return self.decoder(self.group_features(z))

@@ -126,8 +126,9 @@ class MIPE(Regulariser):
         return ipe_matrix(torch.stack([u.w1 for u in self.units]), torch.stack([u.w2 for u in self.units]))
 
     def decode(self, model: VAE, out: dict) -> dict:
-        transforms = self.matrices()
-        z_hat, eps_hat = out["z"] @ transforms, out["eps"] @ transforms                 # [M, B, d]
+        with torch.autocast(out["z"].device.type, enabled=False):   # the IPE maps in fp32, also inside a bf16 step
+            transforms = self.matrices()
+            z_hat, eps_hat = out["z"].float() @ transforms, out["eps"].float() @ transforms   # [M, B, d]
         return {"x_mean": self.average_decoded(model, z_hat), "z_hat": z_hat, "eps_hat": eps_hat}
 
     def average_decoded(self, model: VAE, z_hat: torch.Tensor) -> torch.Tensor:
@@ -137,13 +138,15 @@ class MIPE(Regulariser):
 
     def decode_mean(self, model: VAE, z: torch.Tensor) -> torch.Tensor:
         "The image a MIPE model shows for latents `z` `[B, d]`: every unit transforms, decodes, and they are averaged."
-        return self.average_decoded(model, z @ self.matrices())
+        with torch.autocast(z.device.type, enabled=False): z_hat = z.float() @ self.matrices()
+        return self.average_decoded(model, z_hat)
 
     def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
-        per_unit = [u.ef(zh, eh) for u, zh, eh in zip(self.units, out["z_hat"], out["eps_hat"])]
-        ef_kl = torch.stack([kappa for kappa, _ in per_unit]).sum((0, 2))             # [B]
-        similarity = torch.stack([r for _, r in per_unit]).sum(0)                      # [B]
-        gauss_kl = gaussian_kl(out["mu"], out["logvar"]).sum(1)                        # [B]
+        with torch.autocast(x.device.type, enabled=False):   # the EF-conversion's nested sigmoids need fp32 in a bf16 step
+            per_unit = [u.ef(zh.float(), eh.float()) for u, zh, eh in zip(self.units, out["z_hat"], out["eps_hat"])]
+            ef_kl = torch.stack([kappa for kappa, _ in per_unit]).sum((0, 2))             # [B]
+            similarity = torch.stack([r for _, r in per_unit]).sum(0)                      # [B]
+            gauss_kl = gaussian_kl(out["mu"].float(), out["logvar"].float()).sum(1)        # [B]
         terms = {"ef_similarity": similarity.mean(), "kl_calibration": (ef_kl - self.num_units * gauss_kl).pow(2).mean()}
         info = {"ef_kl": ef_kl.mean(), "gaussian_kl": gauss_kl.mean()}
         if self.replaces_terms:
