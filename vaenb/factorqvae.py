@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .baselines import TCDiscriminator, permute_dims
 from .nets import register_backbone
 from .vae import ModelConfig, Regulariser, VAE, register_model
 
@@ -22,8 +23,8 @@ __all__ = ['ENCODER_KERNELS', 'DECODER_KERNELS', 'PAPER_IMAGE_SHAPE', 'PAPER_CON
            'ResNetEncoder', 'ResNetDecoder', 'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot',
            'hard_one_hot', 'assignments', 'kl_to_uniform', 'codebook_perplexity', 'temperature_at',
            'from_mean_reduction', 'AEConfig', 'BioAEConfig', 'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE',
-           'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'permute_latents', 'discriminator_mlp',
-           'tc_estimate', 'HalfBatchTCDiscriminator', 'paper_profile', 'codebook_usage', 'plot_codebook']
+           'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'discriminator_mlp',
+           'HalfBatchTCDiscriminator', 'paper_profile', 'codebook_usage', 'plot_codebook']
 
 # %% ../nbs/32_factorqvae.ipynb #a399ab4a
 class ResidualBlock(nn.Module):
@@ -403,13 +404,6 @@ class QLAE(AE):
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
 
-# %% ../nbs/32_factorqvae.ipynb #6175fc7d
-def permute_latents(features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    "Shuffle `[B, n, ...]` along the batch independently for each of the n latents (samples of ∏ q(w_i))."
-    B, n = features.shape[:2]
-    order = torch.argsort(torch.rand(B, n, generator=generator, device=features.device), dim=0)
-    return features.gather(0, order.view(B, n, *([1] * (features.dim() - 2))).expand_as(features))
-
 # %% ../nbs/32_factorqvae.ipynb #8e64ea1d
 def discriminator_mlp(in_dim: int, hidden: int, layers: int) -> nn.Sequential:
     "`layers` linear layers with LeakyReLU(0.2) between them, ending in 2 logits (0: joint, 1: permuted)."
@@ -417,10 +411,6 @@ def discriminator_mlp(in_dim: int, hidden: int, layers: int) -> nn.Sequential:
     widths = [in_dim] + [hidden] * (layers - 1)
     mods = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
     return nn.Sequential(*mods, nn.Linear(hidden, 2))
-
-def tc_estimate(logits: torch.Tensor) -> torch.Tensor:
-    "Density-ratio estimate of the total correlation: mean log-odds of 'joint' against 'permuted'."
-    return (logits[:, 0] - logits[:, 1]).mean()
 
 class HalfBatchTCDiscriminator(Regulariser):
     "FactorQVAE's TC discriminator: relaxed one-hots in, half-batch step, cached detached real features."
@@ -436,7 +426,7 @@ class HalfBatchTCDiscriminator(Regulariser):
     def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
         features = out["tc_features"]
         self.real = (step, features.detach())
-        tc = tc_estimate(self.net(features))
+        tc = TCDiscriminator.tc_estimate(self.net(features))
         gamma = model.weight(model.config.tc_gamma, step)
         return {"tc": gamma * tc}, {"tc": tc, "tc_gamma": gamma}
 
@@ -450,13 +440,13 @@ class HalfBatchTCDiscriminator(Regulariser):
         model_part, own_part = (x[:half], x[half:]) if half else (x, x)
         real = self.real[1] if self.real is not None and self.real[0] == step else self.features(model, model_part)
         fake = self.features(model, own_part)
-        fake = permute_latents(fake.view(len(fake), self.latents, -1)).flatten(1)
+        fake = permute_dims(fake.view(len(fake), self.latents, -1)).flatten(1)
         logits_real, logits_fake = self.net(real), self.net(fake)
         zeros = torch.zeros(len(real), dtype=torch.long, device=real.device)
         ones = torch.ones(len(fake), dtype=torch.long, device=fake.device)
         loss = 0.5 * (F.cross_entropy(logits_real, zeros) + F.cross_entropy(logits_fake, ones))
         accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_fake.argmax(1) == 1).float().mean())
-        return {"loss": loss, "accuracy": accuracy.detach(), "tc": tc_estimate(logits_real).detach()}
+        return {"loss": loss, "accuracy": accuracy.detach(), "tc": TCDiscriminator.tc_estimate(logits_real).detach()}
 
 # %% ../nbs/32_factorqvae.ipynb #3f1a440f
 _N = 12   # Shapes3D latents (twice the factors)
