@@ -1,6 +1,5 @@
 """Integration tests of the results store, papermill runs, Dask sweeps and reports (each run is a real notebook execution)."""
 import json
-import os
 
 import pytest
 
@@ -96,4 +95,3 @@ def test_smoke_reproduction_of_every_paper(tmp_path):
     assert not failed, failed
     for paper in ("mipe", "factorqvae", "jl1vae"):
         assert any((tmp_path / "reports" / f"{paper}-smoke").glob("*.md"))
-    assert os.environ.get("OMP_WAIT_POLICY") == "PASSIVE"
