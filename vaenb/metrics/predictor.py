@@ -5,14 +5,17 @@
 # %% ../../nbs/21_metrics_predictor.ipynb #21aa1484
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn import ensemble, linear_model, metrics, svm
+from sklearn import ensemble, linear_model, metrics, svm, tree
+from sklearn.ensemble._gb import _update_terminal_regions
 
 from .info import check_codes_factors
 
 # %% auto #0
-__all__ = ['sap_score_matrix', 'sap', 'dci_from_importance', 'dci_importance', 'dci', 'explicitness']
+__all__ = ['sap_score_matrix', 'sap', 'dci_from_importance', 'StagewiseParallelGBC', 'dci_importance', 'dci', 'explicitness']
 
 # %% ../../nbs/21_metrics_predictor.ipynb #e71b07df
 def _check_splits(codes_train, factors_train, codes_test, factors_test, min_samples: int = 2):
@@ -70,27 +73,66 @@ def dci_from_importance(importance) -> dict[str, float]:
     return {"disentanglement": float(np.sum(_entropy_score(importance.T) * code_weight)),
             "completeness": float(np.sum(_entropy_score(importance) * factor_weight))}
 
-def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: int):
-    model = ensemble.GradientBoostingClassifier(random_state=seed).fit(codes_train, labels_train)
+_TREE_SEED_MAX = 2**31 - 1   # the bound of the one draw a scikit-learn tree's splitter makes from its RandomState
+
+class StagewiseParallelGBC(ensemble.GradientBoostingClassifier):
+    "`GradientBoostingClassifier` fitting each stage's per-class trees concurrently on `tree_pool`; identical trees."
+    tree_pool: ThreadPoolExecutor
+
+    def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state, X_csc=None, X_csr=None):
+        neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None).reshape(len(y), -1)
+        if self.subsample < 1.0: sample_weight = sample_weight * sample_mask.astype(np.float64)
+        fit_X, update_X = (X if X_csc is None else X_csc), (X if X_csr is None else X_csr)
+
+        def fit_tree(k: int, tree_random_state: np.random.RandomState):
+            target = (y == k).astype(np.float64) if self._loss.is_multiclass else y
+            regressor = tree.DecisionTreeRegressor(
+                criterion="squared_error", splitter="best", max_depth=self.max_depth, min_samples_split=self.min_samples_split,
+                min_samples_leaf=self.min_samples_leaf, min_weight_fraction_leaf=self.min_weight_fraction_leaf,
+                min_impurity_decrease=self.min_impurity_decrease, max_features=self.max_features,
+                max_leaf_nodes=self.max_leaf_nodes, random_state=tree_random_state, ccp_alpha=self.ccp_alpha)
+            regressor.fit(fit_X, neg_gradient[:, k], sample_weight=sample_weight, check_input=False)
+            _update_terminal_regions(self._loss, regressor.tree_, update_X, target, neg_gradient[:, k], raw_predictions,
+                                     sample_weight, sample_mask, learning_rate=self.learning_rate, k=k)
+            return regressor
+
+        tree_states = []
+        for _ in range(self.n_trees_per_iteration_):
+            tree_states.append(np.random.RandomState())
+            tree_states[-1].set_state(random_state.get_state())
+            random_state.randint(0, _TREE_SEED_MAX)
+        self.estimators_[i, :] = list(self.tree_pool.map(fit_tree, range(len(tree_states)), tree_states))
+        return raw_predictions
+
+def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: int, tree_pool: ThreadPoolExecutor | None):
+    if tree_pool is None: model = ensemble.GradientBoostingClassifier(random_state=seed)
+    else:
+        model = StagewiseParallelGBC(random_state=seed)
+        model.tree_pool = tree_pool
+    model.fit(codes_train, labels_train)
     return (np.abs(model.feature_importances_),
             np.mean(model.predict(codes_train) == labels_train), np.mean(model.predict(codes_test) == labels_test))
+
+def _worker_count(n_jobs: int | None) -> int:
+    if n_jobs == -1: return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if n_jobs is None or n_jobs < 1: raise ValueError(f"n_jobs: expected a positive number of threads or -1 (every core), found {n_jobs!r}")
+    return n_jobs
 
 def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1):
     "Importance matrix `[d, k]` and per-factor train/test accuracies of one gradient-boosted tree classifier per factor."
     codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test)
-    num_factors = factors_train.shape[1]
-    jobs = num_factors if n_jobs == -1 else max(1, min(n_jobs or 1, num_factors))
-    # A fit costs about one tree per class and stage: starting the largest first balances the workers.
-    num_classes = [len(np.unique(factors_train[:, j])) for j in range(num_factors)]
-    order = np.argsort(num_classes, kind="stable")[::-1]
-    fits = Parallel(n_jobs=jobs)(
-        delayed(_fit_factor_gbt)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed) for j in order)
-    fits = [fit for _, fit in sorted(zip(order, fits), key=lambda pair: pair[0])]
+    factors = range(factors_train.shape[1])
+    fit = lambda j, pool: _fit_factor_gbt(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed, pool)
+    workers = _worker_count(n_jobs)
+    if workers == 1: fits = [fit(j, None) for j in factors]
+    else:
+        with ThreadPoolExecutor(workers) as tree_pool, ThreadPoolExecutor(len(factors)) as factor_threads:
+            fits = list(factor_threads.map(lambda j: fit(j, tree_pool), factors))
     importance = np.stack([f[0] for f in fits], axis=1)
     return importance, np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
 
 def dci(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1) -> dict[str, float]:
-    "DCI (Eastwood & Williams 2018) with disentanglement_lib's gradient-boosted trees, parallel over factors."
+    "DCI (Eastwood & Williams 2018) with disentanglement_lib's gradient-boosted trees, fitted on `n_jobs` threads."
     importance, train_accuracy, test_accuracy = dci_importance(codes_train, factors_train, codes_test, factors_test, seed, n_jobs)
     return {**dci_from_importance(importance),
             "informativeness_train": float(train_accuracy.mean()), "informativeness_test": float(test_accuracy.mean())}
