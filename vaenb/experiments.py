@@ -430,6 +430,9 @@ def factorqvae_runs(profile: str) -> list[RunConfig]:
                 steps, batch, seeds, metrics, evals = setting["train"]["steps"], setting["train"]["batch_size"], range(3), FACTORQVAE_METRICS, {}
             else:
                 params["backbone"] = "conv"
+                # N(0, 0.02²) weights suit the official residual backbone (its branches are rescaled); on the plain conv
+                # backbone, without normalisation, they shrink the signal layer after layer and the decoder outputs the mean.
+                if "init_std" in params: params["init_std"] = 0.0
                 small = profile == "smoke"
                 steps = SMOKE["steps"] if small else (200 if factor else 400)
                 batch = (2 if factor else 1) * (SMOKE["batch_size"] if small else 64)
