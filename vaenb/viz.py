@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 # %% auto #0
 __all__ = ['PALETTE', 'SEQUENTIAL', 'STYLE', 'ACTIVE_THRESHOLD', 'METRIC_COLUMNS', 'PLOTS', 'set_style', 'new_figure',
            'figure_png', 'TinySquares', 'demo_model', 'encode_codes', 'decode_latents', 'sample_codes', 'latent_ranges',
-           'traversal_latents', 'describe_factors', 'plot_traversal', 'plot_reconstructions', 'latent_statistics',
-           'plot_latent_activity', 'factor_groups', 'plot_latent_histograms', 'plot_metric_comparison', 'read_loss_log',
-           'plot_training_curves', 'register_plot', 'method_plot']
+           'traversal_latents', 'show_montage', 'describe_factors', 'plot_traversal', 'plot_reconstructions',
+           'latent_statistics', 'plot_latent_activity', 'factor_groups', 'plot_latent_histograms',
+           'plot_metric_comparison', 'read_loss_log', 'plot_training_curves', 'register_plot', 'method_plot']
 
 # %% ../nbs/40_viz.ipynb #567dbfc0
 PALETTE = sns.color_palette("colorblind")
@@ -166,10 +166,16 @@ def traversal_latents(z0: np.ndarray, ranges: np.ndarray, steps: int = 7, latent
     for row, j in enumerate(latents): grid[row, :, j] = np.linspace(*ranges[j], steps)
     return grid
 
-def _show_image(ax, image: np.ndarray):
-    "One [C, H, W] image in [0, 1] on `ax`, without ticks."
-    ax.imshow(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), vmin=0, vmax=1, cmap="gray")
-    ax.set_xticks([]); ax.set_yticks([]); ax.grid(False)
+def show_montage(ax, images: np.ndarray, pad: int = 2):
+    "Images `[rows, cols, C, H, W]` in [0, 1] (NaN: an empty cell) drawn as one picture on `ax`; returns the tile centres (x, y)."
+    rows, cols, channels, height, width = images.shape
+    # one imshow instead of an Axes per image: a 10×9 traversal renders ~10× faster, which every executed run notebook pays
+    padded = np.pad(np.nan_to_num(images, nan=1.0), ((0, 0), (0, 0), (0, 0), (0, pad), (0, pad)), constant_values=1.0)
+    canvas = padded.transpose(0, 3, 1, 4, 2).reshape(rows * (height + pad), cols * (width + pad), channels)[:-pad, :-pad]
+    ax.imshow(canvas[..., 0] if channels == 1 else canvas, vmin=0, vmax=1, cmap="gray", interpolation="nearest")
+    ax.grid(False)
+    for side in ax.spines.values(): side.set_visible(False)
+    return np.arange(cols) * (width + pad) + (width - 1) / 2, np.arange(rows) * (height + pad) + (height - 1) / 2
 
 def describe_factors(dataset, factors) -> str:
     return ", ".join(f"{n}={dataset.factor_values[j][f]:.3g}" for j, (n, f) in enumerate(zip(dataset.factor_names, factors)))
@@ -184,16 +190,17 @@ def plot_traversal(model, dataset, index: int = 0, steps: int = 7, latents=None,
     z0 = encode_codes(model, x)[0]
     latents = list(range(len(z0)) if latents is None else latents)
     images = decode_latents(model, traversal_latents(z0, ranges, steps, latents).reshape(-1, len(z0))).reshape(len(latents), steps, *x.shape[1:])
+    grid = np.full((len(latents), steps + 2, *x.shape[1:]), np.nan, dtype=np.float32)
+    grid[:, 2:] = images
+    grid[0, 0], grid[0, 1] = x[0], decode_latents(model, z0[None])[0]
     fig = new_figure(1.0 * (steps + 2) + 0.6, 1.0 * len(latents) + 0.6, fig)
     with _styled():
-        axes = fig.subplots(len(latents), steps + 2, squeeze=False)
-        for row, j in enumerate(latents):
-            for col in range(steps + 2): axes[row, col].set_axis_off()
-            for col in range(steps):
-                ax = axes[row, col + 2]; ax.set_axis_on(); _show_image(ax, images[row, col])
-            axes[row, 2].set_ylabel(f"z{j}\n[{ranges[j, 0]:.2f}, {ranges[j, 1]:.2f}]", rotation=0, ha="right", va="center", fontsize=8)
-        for col, (img, title) in enumerate(((x[0], "input"), (decode_latents(model, z0[None])[0], "recon."))):
-            axes[0, col].set_axis_on(); _show_image(axes[0, col], img); axes[0, col].set_title(title, fontsize=8)
+        ax = fig.subplots()
+        centres_x, centres_y = show_montage(ax, grid)
+        ax.set_xticks(centres_x[:2], ["input", "recon."], fontsize=8)
+        ax.xaxis.tick_top()
+        ax.set_yticks(centres_y, [f"z{j}\n[{ranges[j, 0]:.2f}, {ranges[j, 1]:.2f}]" for j in latents], fontsize=8)
+        ax.tick_params(length=0)
         fig.suptitle(f"Latent traversal around image {index} ({describe_factors(dataset, factors[0])}); "
                      f"range: {quantiles[0]:.0%}–{quantiles[1]:.0%} quantiles of the codes", fontsize=9)
     return fig
@@ -205,10 +212,9 @@ def plot_reconstructions(model, dataset, n: int = 8, seed: int = 0, fig: Figure 
     recon = decode_latents(model, encode_codes(model, x))
     fig = new_figure(1.0 * n + 0.8, 2.4, fig)
     with _styled():
-        axes = fig.subplots(2, n, squeeze=False)
-        for i in range(n):
-            _show_image(axes[0, i], x[i]); _show_image(axes[1, i], recon[i])
-        axes[0, 0].set_ylabel("input"); axes[1, 0].set_ylabel("recon.")
+        ax = fig.subplots()
+        _, centres_y = show_montage(ax, np.stack([x, recon]))
+        ax.set_xticks([]); ax.set_yticks(centres_y, ["input", "recon."]); ax.tick_params(length=0)
         fig.suptitle(f"Reconstructions ({type(model).__name__}, {dataset.name})", fontsize=9)
     return fig
 
