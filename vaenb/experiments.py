@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+from contextlib import contextmanager
 import json
 import os
 import platform
@@ -29,9 +30,9 @@ __all__ = ['PROFILES', 'LOCAL_METRICS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'TEMPLAT
            'STUDIES', 'PROFILE_NOTES', 'RunConfig', 'build_run', 'validate_run', 'metric_names', 'check_metric_names',
            'reconstruction_mse', 'evaluate_run', 'results_dir', 'git_commit', 'environment', 'write_record',
            'read_record', 'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters',
-           'run_notebook', 'run_directory', 'execute_run', 'run_sweep', 'expand_grid', 'load_grid', 'collect_runs',
-           'summarise', 'write_table', 'save_figure', 'mipe_runs', 'factorqvae_runs', 'jl1vae_runs', 'papers_named',
-           'study_runs', 'caption', 'long_scores', 'reports_dir', 'build_report', 'reproduce']
+           'run_notebook', 'run_directory', 'execute_run', 'dask_client', 'run_sweep', 'expand_grid', 'load_grid',
+           'collect_runs', 'summarise', 'write_table', 'save_figure', 'mipe_runs', 'factorqvae_runs', 'jl1vae_runs',
+           'papers_named', 'study_runs', 'caption', 'long_scores', 'reports_dir', 'build_report', 'reproduce']
 
 # %% ../nbs/50_experiments.ipynb #1bdcff5d
 PROFILES = ("smoke", "quick", "paper")
@@ -255,26 +256,33 @@ def execute_run(config: RunConfig | dict, results: str | os.PathLike | None = No
                             error={"type": "RuntimeError", "message": "the notebook ended without writing a finished record"})
     return record
 
-def run_sweep(configs: list[RunConfig], results: str | os.PathLike | None = None, scheduler: str | None = None,
-              n_workers: int = 2, force: bool = False, verbose: bool = True) -> list[dict]:
-    "Execute every config (each once, by run id) on a Dask cluster; returns their records in order."
-    from dask.distributed import Client, LocalCluster, as_completed
-    unique = [validate_run(c) for c in {c.run_id(): c for c in configs}.values()]
-    results = str(results_dir(results))
+@contextmanager
+def dask_client(scheduler: str | None = None, n_workers: int = 2):
+    "A Dask client on `scheduler` (an address), or on a new local cluster of `n_workers` single-threaded processes."
+    from dask.distributed import Client, LocalCluster
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) if scheduler in (None, "local") else None
-    records = {}
     try:
-        with Client(cluster or scheduler) as client:
-            futures = {client.submit(execute_run, c.to_dict(), results, force, pure=False, key=f"vaenb-run-{c.run_id()}"): c for c in unique}
-            for done, future in enumerate(as_completed(futures), 1):
-                config = futures[future]
-                try: record = future.result()
-                except Exception as e:  # the worker itself died (out of memory, killed): record it, keep going
-                    record = write_record(run_directory(config, results), config, "failed", error={"type": type(e).__name__, "message": str(e)})
-                records[config.run_id()] = record
-                if verbose: print(f"[{done}/{len(unique)}] {record['status']:8s} {config.run_id()}", flush=True)
+        with Client(cluster or scheduler) as client: yield client
     finally:
         if cluster is not None: cluster.close()
+
+def run_sweep(configs: list[RunConfig], results: str | os.PathLike | None = None, scheduler: str | None = None,
+              n_workers: int = 2, force: bool = False, verbose: bool = True, client=None) -> list[dict]:
+    "Execute every config (each once, by run id) on Dask (`client`, else `dask_client(scheduler, n_workers)`); returns their records in order."
+    if client is None:
+        with dask_client(scheduler, n_workers) as client: return run_sweep(configs, results, force=force, verbose=verbose, client=client)
+    from dask.distributed import as_completed
+    unique = [validate_run(c) for c in {c.run_id(): c for c in configs}.values()]
+    results = str(results_dir(results))
+    records = {}
+    futures = {client.submit(execute_run, c.to_dict(), results, force, pure=False, key=f"vaenb-run-{c.run_id()}"): c for c in unique}
+    for done, future in enumerate(as_completed(futures), 1):
+        config = futures[future]
+        try: record = future.result()
+        except Exception as e:  # the worker itself died (out of memory, killed): record it, keep going
+            record = write_record(run_directory(config, results), config, "failed", error={"type": type(e).__name__, "message": str(e)})
+        records[config.run_id()] = record
+        if verbose: print(f"[{done}/{len(unique)}] {record['status']:8s} {config.run_id()}", flush=True)
     return [records[c.run_id()] for c in configs]
 
 # %% ../nbs/50_experiments.ipynb #21bfc043
@@ -515,9 +523,19 @@ def build_report(paper: str, profile: str, results: str | os.PathLike | None = N
 def reproduce(paper: str = "all", profile: str = "quick", results: str | os.PathLike | None = None,
               reports: str | os.PathLike | None = None, scheduler: str | None = None, n_workers: int = 2) -> list[dict]:
     "Run every run of the papers' `profile` (skipping finished ones), then build their reports; returns the run records."
+    from dask.distributed import as_completed
     papers = papers_named(paper)
     runs = [run for p in papers for run in study_runs(p, profile)]
-    print(f"reproduce: {len(runs)} runs of {', '.join(papers)} ({profile} profile) into {results_dir(results)}", flush=True)
-    records = run_sweep(runs, results, scheduler=scheduler, n_workers=n_workers)
-    for p in papers: print(f"report: {build_report(p, profile, results, reports)}", flush=True)
+    results, reports = results_dir(results), reports_dir(reports)
+    print(f"reproduce: {len(runs)} runs of {', '.join(papers)} ({profile} profile) into {results}", flush=True)
+    failed = []
+    with dask_client(scheduler, n_workers) as client:
+        records = run_sweep(runs, results, client=client)
+        # each report is a notebook run of its own: on the cluster they run side by side
+        futures = {client.submit(build_report, p, profile, results, reports, pure=False, key=f"vaenb-report-{p}-{profile}"): p for p in papers}
+        for future in as_completed(futures):
+            try: print(f"report: {future.result()}", flush=True)
+            except Exception as e: failed.append(f"{futures[future]}: {type(e).__name__}: {e}")
+    if failed: raise RuntimeError(f"report notebooks failed (the runs' results are kept in {results}): " + "; ".join(failed))
     return records
+
