@@ -376,7 +376,8 @@ def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
 
 # %% ../nbs/50_experiments.ipynb #93a6413e
 SMOKE = dict(steps=20, batch_size=16, seeds=(0,), train_params={"log_every": 10, "checkpoint_every": 10, "progress": False},
-             eval_params={"num_train": 300, "num_test": 150, "recon_samples": 100, "n_jobs": 1})
+             # 10 boosting stages instead of DCI's 100: a smoke run checks that the pipeline works, its numbers mean nothing
+             eval_params={"num_train": 300, "num_test": 150, "recon_samples": 100, "n_jobs": 1, "dci_params": {"n_estimators": 10}})
 QUIET = {"progress": False}   # runs execute inside papermill: the log file and record carry the progress
 # bf16 autocast with channels_last runs the conv backbones 2.2-2.8x faster on a CPU (the trainer's benchmark); losses stay fp32
 QUICK_TRAIN = {"amp": "bf16", "channels_last": True, "log_every": 50, "checkpoint_every": 250}

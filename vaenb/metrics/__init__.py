@@ -55,7 +55,7 @@ def _flatten(prefix: str, scores: dict) -> dict[str, float]:
 
 def evaluate(model, dataset, metrics: Sequence[str] = METRICS, seed: int = 0, num_train: int = 10000, num_test: int = 5000,
              batch_size: int = 256, discrete_latents: bool = False, n_jobs: int | None = -1,
-             factor_vae_params: dict | None = None, beta_vae_params: dict | None = None) -> dict[str, float]:
+             factor_vae_params: dict | None = None, beta_vae_params: dict | None = None, dci_params: dict | None = None) -> dict[str, float]:
     "Compute `metrics` for `model` (or a `represent` callable) on a ground-truth `dataset`; a flat dict of floats."
     if isinstance(metrics, str): metrics = [metrics]
     unknown = [m for m in metrics if m not in METRICS]
@@ -75,7 +75,7 @@ def evaluate(model, dataset, metrics: Sequence[str] = METRICS, seed: int = 0, nu
             if metric == "mig": results["mig"] = mig(codes_train, factors_train)
             elif metric == "modularity": results["modularity"] = modularity(codes_train, factors_train)
             elif metric == "sap": results["sap"] = sap(*splits)
-            elif metric == "dci": results |= _flatten("dci", dci(*splits, seed=seed, n_jobs=n_jobs))
+            elif metric == "dci": results |= _flatten("dci", dci(*splits, seed=seed, n_jobs=n_jobs, **(dci_params or {})))
             elif metric == "explicitness": results |= _flatten("explicitness", explicitness(*splits))
             elif metric == "infomec": results |= infomec(codes_train, factors_train, discrete_latents, seed=seed)
             elif metric == "factor_vae": results |= _flatten("factor_vae", factor_vae_score(dataset, represent, seed=seed, **(factor_vae_params or {})))

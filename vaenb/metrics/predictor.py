@@ -104,10 +104,10 @@ class StagewiseParallelGBC(ensemble.GradientBoostingClassifier):
         self.estimators_[i, :] = list(self.tree_pool.map(fit_tree, range(len(tree_states)), tree_states))
         return raw_predictions
 
-def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: int, tree_pool: ThreadPoolExecutor | None):
-    if tree_pool is None: model = ensemble.GradientBoostingClassifier(random_state=seed)
+def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: int, n_estimators: int, tree_pool: ThreadPoolExecutor | None):
+    if tree_pool is None: model = ensemble.GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed)
     else:
-        model = StagewiseParallelGBC(random_state=seed)
+        model = StagewiseParallelGBC(n_estimators=n_estimators, random_state=seed)
         model.tree_pool = tree_pool
     model.fit(codes_train, labels_train)
     return (np.abs(model.feature_importances_),
@@ -118,11 +118,13 @@ def _worker_count(n_jobs: int | None) -> int:
     if n_jobs is None or n_jobs < 1: raise ValueError(f"n_jobs: expected a positive number of threads or -1 (every core), found {n_jobs!r}")
     return n_jobs
 
-def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1):
+def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1, n_estimators: int = 100):
     "Importance matrix `[d, k]` and per-factor train/test accuracies of one gradient-boosted tree classifier per factor."
     codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test)
     factors = range(factors_train.shape[1])
-    fit = lambda j, pool: _fit_factor_gbt(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed, pool)
+    if not (isinstance(n_estimators, int) and n_estimators >= 1):
+        raise ValueError(f"n_estimators: expected a positive number of boosting stages (the reference uses 100), found {n_estimators!r}")
+    fit = lambda j, pool: _fit_factor_gbt(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed, n_estimators, pool)
     workers = _worker_count(n_jobs)
     if workers == 1: fits = [fit(j, None) for j in factors]
     else:
@@ -131,9 +133,9 @@ def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: i
     importance = np.stack([f[0] for f in fits], axis=1)
     return importance, np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
 
-def dci(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1) -> dict[str, float]:
+def dci(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1, n_estimators: int = 100) -> dict[str, float]:
     "DCI (Eastwood & Williams 2018) with disentanglement_lib's gradient-boosted trees, fitted on `n_jobs` threads."
-    importance, train_accuracy, test_accuracy = dci_importance(codes_train, factors_train, codes_test, factors_test, seed, n_jobs)
+    importance, train_accuracy, test_accuracy = dci_importance(codes_train, factors_train, codes_test, factors_test, seed, n_jobs, n_estimators)
     return {**dci_from_importance(importance),
             "informativeness_train": float(train_accuracy.mean()), "informativeness_test": float(test_accuracy.mean())}
 
