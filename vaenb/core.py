@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV', 'DATA_ENV', 'get_device', 'seed_everything', 'repo_root', 'data_dir', 'atomic_write', 'write_json',
-           'ConfigError', 'Config']
+__all__ = ['DEVICE_ENV', 'DATA_ENV', 'get_device', 'map_batches', 'seed_everything', 'repo_root', 'data_dir', 'atomic_write',
+           'write_json', 'ConfigError', 'Config']
 
 # %% ../nbs/00_core.ipynb #a22a261d
 DEVICE_ENV = "VAENB_DEVICE"
@@ -50,6 +50,14 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "mps" and not _mps_available():
         raise ValueError("device: 'mps' was requested but this torch build has no usable MPS backend")
     return dev
+
+# %% ../nbs/00_core.ipynb #ef525d3f
+def map_batches(fn, inputs, device: torch.device | str, batch_size: int = 256) -> torch.Tensor:
+    "`fn` over `inputs` (array or tensor, items on the first axis) in float32 batches on `device`, without gradients; outputs concatenated on the CPU."
+    if len(inputs) == 0: raise ValueError("inputs: expected at least one item, found none")
+    with torch.no_grad():
+        return torch.cat([fn(torch.as_tensor(np.asarray(inputs[i:i + batch_size]), dtype=torch.float32).to(device)).detach().cpu()
+                          for i in range(0, len(inputs), batch_size)])
 
 # %% ../nbs/00_core.ipynb #f80e07e6
 def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-from contextlib import contextmanager
 import json
 import os
 import platform
@@ -16,12 +15,13 @@ import subprocess
 import time
 import traceback
 import typing
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 import vaenb
-from .core import Config, ConfigError, atomic_write, repo_root, write_json
+from .core import Config, ConfigError, atomic_write, map_batches, repo_root, write_json
 
 # %% auto #0
 __all__ = ['PROFILES', 'LOCAL_METRICS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN',
@@ -122,9 +122,8 @@ def reconstruction_mse(model, dataset, n: int = 1000, seed: int = 0, batch_size:
     import numpy as np
     _, images = dataset.sample(n, np.random.default_rng(seed))
     model.eval()
-    errors = [(model.reconstruct(x) - x).pow(2).mean().item() * len(x)
-              for x in (torch.as_tensor(images[i:i + batch_size], device=model.device) for i in range(0, n, batch_size))]
-    return sum(errors) / n
+    errors = map_batches(lambda x: (model.reconstruct(x) - x).pow(2).flatten(1).mean(1), images, model.device, batch_size)
+    return float(errors.double().mean())
 
 def evaluate_run(model, dataset, config: RunConfig) -> dict[str, float]:
     "Every metric `config.metrics` names, as one flat dict."

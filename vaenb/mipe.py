@@ -11,6 +11,7 @@ from torch import nn
 
 from .baselines import BetaTCVAE
 from .clgvae import CLGVAE
+from .core import map_batches
 from .nets import ConvDecoder, register_backbone
 from .vae import VAE, ModelConfig, Regulariser, gaussian_kl, register_model
 
@@ -166,16 +167,15 @@ def representation(model: VAE, kind: str = "mean", seed: int = 0, batch_size: in
     if kind not in ("mean", "sampled"): raise ValueError(f"kind: expected 'mean' or 'sampled', found {kind!r}")
     generator = torch.Generator(device="cpu").manual_seed(seed)
 
-    @torch.no_grad()
+    def moments(x: torch.Tensor) -> torch.Tensor:
+        post = model.encode(x)
+        return torch.cat([post["mu"], post["logvar"]], dim=1)
+
     def represent(images: np.ndarray) -> np.ndarray:
-        posts = [model.encode(torch.as_tensor(np.asarray(images[i:i + batch_size], dtype=np.float32), device=model.device))
-                 for i in range(0, len(images), batch_size)]
-        mu = torch.cat([p["mu"] for p in posts])
-        if kind == "mean": return mu.cpu().numpy()
+        mu, logvar = map_batches(moments, images, model.device, batch_size).float().chunk(2, dim=1)
+        if kind == "mean": return mu.numpy()
         # one draw for all images, so the codes do not depend on batch_size
-        noise = torch.randn(mu.shape, generator=generator).to(mu.device)
-        std = torch.cat([(0.5 * p["logvar"]).exp() for p in posts])
-        return (mu + std * noise).cpu().numpy()
+        return (mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator)).numpy()
     return represent
 
 # %% ../nbs/31_mipe.ipynb #3e167e4e

@@ -17,6 +17,8 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 
+from .core import map_batches
+
 # %% auto #0
 __all__ = ['PALETTE', 'SEQUENTIAL', 'STYLE', 'ACTIVE_THRESHOLD', 'METRIC_COLUMNS', 'PLOTS', 'set_style', 'new_figure',
            'figure_png', 'TinySquares', 'demo_model', 'encode_codes', 'decode_latents', 'sample_codes', 'latent_ranges',
@@ -130,17 +132,14 @@ def _check_images(model, images) -> np.ndarray:
 def encode_codes(model, images, batch_size: int = 256) -> np.ndarray:
     "The representation `model.codes` of `images` (float32 [n, C, H, W] in [0, 1]) as float32 [n, d]."
     images = _check_images(model, images)
-    chunks = [model.codes(torch.from_numpy(images[i:i + batch_size]).to(model.device)).float().cpu().numpy()
-              for i in range(0, len(images), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.latent_dim), np.float32)
+    if len(images) == 0: return np.zeros((0, model.config.latent_dim), np.float32)
+    return map_batches(model.codes, images, model.device, batch_size).float().numpy()
 
-@torch.no_grad()
 def decode_latents(model, z, batch_size: int = 256) -> np.ndarray:
     "Mean images `model.decode_mean(z)` for latent vectors `z` [n, d]: float32 [n, C, H, W] in [0, 1]."
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2: raise ValueError(f"z: expected latent vectors of shape [n, d], found {z.shape}")
-    return np.concatenate([model.decode_mean(torch.from_numpy(z[i:i + batch_size]).to(model.device)).float().cpu().numpy()
-                           for i in range(0, len(z), batch_size)])
+    return map_batches(model.decode_mean, z, model.device, batch_size).float().numpy()
 
 def sample_codes(model, dataset, n: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     "`n` uniform factor vectors of `dataset` and the codes of their images: `(factors [n, k], codes [n, d])`."
@@ -219,18 +218,17 @@ def plot_reconstructions(model, dataset, n: int = 8, seed: int = 0, fig: Figure 
     return fig
 
 # %% ../nbs/40_viz.ipynb #fa7c9b2e
-@torch.no_grad()
 def latent_statistics(model, images, batch_size: int = 256) -> pd.DataFrame:
     "Per latent: mean KL to N(0, 1) (NaN without a Gaussian posterior), and activity Var_x of the code."
     images = _check_images(model, images)
-    kls = []
-    for i in range(0, len(images), batch_size):
-        post = model.encode(torch.from_numpy(images[i:i + batch_size]).to(model.device))
-        if not {"mu", "logvar"} <= post.keys(): kls = None; break
-        mu, logvar = post["mu"].float(), post["logvar"].float()
-        kls.append((0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).cpu().numpy())
     codes = encode_codes(model, images, batch_size)
-    kl = np.concatenate(kls).mean(0) if kls else np.full(codes.shape[1], np.nan)
+
+    def kl_per_latent(x: torch.Tensor) -> torch.Tensor:
+        post = model.encode(x)
+        if not {"mu", "logvar"} <= post.keys(): return torch.full((len(x), codes.shape[1]), float("nan"), device=x.device)
+        mu, logvar = post["mu"].float(), post["logvar"].float()
+        return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)
+    kl = map_batches(kl_per_latent, images, model.device, batch_size).mean(0).numpy()
     return pd.DataFrame({"latent": np.arange(codes.shape[1]), "kl": kl, "activity": codes.var(0)})
 
 ACTIVE_THRESHOLD = 0.01   # Burda et al. (2016): a unit is active when Var_x E[z_j | x] > 0.01

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from ..core import map_batches
 from .info import check_codes_factors, discrete_entropy, discrete_mutual_info, histogram_discretize
 from .info import mig, modularity, mutual_info_matrix
 from .infomec import infomec
@@ -39,12 +40,7 @@ def representation_function(model, batch_size: int = 256) -> Callable[[np.ndarra
         raise TypeError(f"model: expected a model with a `codes` method or a callable, found {type(model).__name__}")
     device = _model_device(model)
     def represent(images: np.ndarray) -> np.ndarray:
-        outputs = []
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                x = torch.as_tensor(np.ascontiguousarray(images[start:start + batch_size]), dtype=torch.float32).to(device)
-                outputs.append(model.codes(x).detach().to("cpu", torch.float64).numpy())
-        return np.concatenate(outputs)
+        return map_batches(model.codes, images, device, batch_size).to(torch.float64).numpy()
     return represent
 
 # %% ../../nbs/24_evaluate.ipynb #7845f24f
