@@ -18,9 +18,9 @@ from .nets import init_weights
 from .vae import VAE, ModelConfig, Regulariser, gaussian_kl, linear_warmup, register_model
 
 # %% auto #0
-__all__ = ['AnnealedVAEConfig', 'AnnealedVAE', 'permute_dims', 'TCDiscriminator', 'gaussian_log_density', 'pairwise_log_density',
-           'dlib_total_correlation', 'mss_log_weights', 'mss_decomposition', 'BetaTCVAEConfig', 'BetaTCVAE',
-           'dip_covariance', 'dip_penalties', 'DIPVAEConfig', 'DIPVAE']
+__all__ = ['AnnealedVAEConfig', 'AnnealedVAE', 'permute_dims', 'discriminator_mlp', 'TCDiscriminator', 'gaussian_log_density',
+           'pairwise_log_density', 'dlib_total_correlation', 'mss_log_weights', 'mss_decomposition', 'BetaTCVAEConfig',
+           'BetaTCVAE', 'dip_covariance', 'dip_penalties', 'DIPVAEConfig', 'DIPVAE']
 
 # %% ../nbs/12_baselines.ipynb #a3bc5398
 @dataclasses.dataclass
@@ -58,6 +58,14 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
     return z.gather(0, order.view(*order.shape, *[1] * (z.dim() - 2)).expand_as(z))
 
 # %% ../nbs/12_baselines.ipynb #71ebf261
+def discriminator_mlp(in_dim: int, hidden: int, hidden_layers: int) -> nn.Sequential:
+    "Flatten, `hidden_layers` × (Linear to `hidden`, LeakyReLU(0.2)), then Linear to 2 logits (0: joint, 1: permuted)."
+    layers, fan_in = [nn.Flatten()], in_dim
+    for _ in range(hidden_layers):
+        layers += [nn.Linear(fan_in, hidden), nn.LeakyReLU(0.2)]
+        fan_in = hidden
+    return nn.Sequential(*layers, nn.Linear(fan_in, 2))
+
 class TCDiscriminator(Regulariser):
     "FactorVAE's total-correlation term γ·E[ℓ₀ − ℓ₁], with the discriminator trained by the adversary step."
     adversarial = True
@@ -67,11 +75,7 @@ class TCDiscriminator(Regulariser):
         for name in ("tc_layers", "tc_hidden"):
             if getattr(config, name) < 1: config.fail(name, "an integer >= 1 for the TC discriminator", getattr(config, name))
         width = model.tc_feature_dim() if hasattr(model, "tc_feature_dim") else config.latent_dim
-        layers, fan_in = [nn.Flatten()], width
-        for _ in range(config.tc_layers):
-            layers += [nn.Linear(fan_in, config.tc_hidden), nn.LeakyReLU(0.2)]
-            fan_in = config.tc_hidden
-        self.net = init_weights(nn.Sequential(*layers, nn.Linear(fan_in, 2)), config.init)
+        self.net = init_weights(discriminator_mlp(width, config.tc_hidden, config.tc_layers), config.init)
         self.gamma = config.tc_gamma
 
     @staticmethod

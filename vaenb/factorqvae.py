@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .baselines import TCDiscriminator, permute_dims
+from .baselines import TCDiscriminator, discriminator_mlp, permute_dims
 from .nets import register_backbone
 from .vae import ModelConfig, Regulariser, VAE, register_model
 
@@ -23,8 +23,8 @@ __all__ = ['ENCODER_KERNELS', 'DECODER_KERNELS', 'PAPER_IMAGE_SHAPE', 'PAPER_CON
            'ResNetEncoder', 'ResNetDecoder', 'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot',
            'hard_one_hot', 'assignments', 'kl_to_uniform', 'codebook_perplexity', 'temperature_at',
            'from_mean_reduction', 'AEConfig', 'BioAEConfig', 'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE',
-           'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'discriminator_mlp',
-           'HalfBatchTCDiscriminator', 'paper_profile', 'codebook_usage', 'plot_codebook']
+           'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'HalfBatchTCDiscriminator',
+           'paper_profile', 'codebook_usage', 'plot_codebook']
 
 # %% ../nbs/32_factorqvae.ipynb #a399ab4a
 class ResidualBlock(nn.Module):
@@ -405,13 +405,6 @@ class QLAE(AE):
         return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
 
 # %% ../nbs/32_factorqvae.ipynb #8e64ea1d
-def discriminator_mlp(in_dim: int, hidden: int, layers: int) -> nn.Sequential:
-    "`layers` linear layers with LeakyReLU(0.2) between them, ending in 2 logits (0: joint, 1: permuted)."
-    if layers < 2: raise ValueError(f"tc_layers: expected an integer >= 2, found {layers}")
-    widths = [in_dim] + [hidden] * (layers - 1)
-    mods = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))]
-    return nn.Sequential(*mods, nn.Linear(hidden, 2))
-
 class HalfBatchTCDiscriminator(Regulariser):
     "FactorQVAE's TC discriminator: relaxed one-hots in, half-batch step, cached detached real features."
     adversarial = True
@@ -419,7 +412,9 @@ class HalfBatchTCDiscriminator(Regulariser):
     def __init__(self, config: CodebookConfig, model: VAE):
         super().__init__()
         self.latents = config.latent_dim
-        self.net = discriminator_mlp(model.tc_feature_dim(), config.tc_hidden, config.tc_layers)
+        # the official config counts every linear layer (6), FactorVAE's counts the hidden ones: the same network
+        if config.tc_layers < 2: config.fail("tc_layers", "an integer >= 2 (linear layers, the output one included)", config.tc_layers)
+        self.net = discriminator_mlp(model.tc_feature_dim(), config.tc_hidden, config.tc_layers - 1)
         if getattr(config, "init_std", 0) > 0: init_normal_(self.net, config.init_std)
         self.real = None   # (step, detached features of the model step's batch)
 
@@ -488,7 +483,8 @@ def paper_profile(dataset: str = "shapes3d") -> dict[str, dict]:
         "ae": dict(own, model="ae"),
         "bioae": dict(own, model="bioae", nonneg_weight=px(p["bioae"][0]), activity_weight=px(p["bioae"][1])),
         "vae": dict(shared, model="vae", beta=px(p["vae"])),
-        "factorvae": dict(shared, model="factorvae", beta=px(p["factorvae"][0]), tc_gamma=px(p["factorvae"][1]), **disc),
+        # FactorVAE's tc_layers counts hidden layers: 5 of them give the official 6-linear-layer discriminator
+        "factorvae": dict(shared, model="factorvae", beta=px(p["factorvae"][0]), tc_gamma=px(p["factorvae"][1]), **{**disc, "tc_layers": 5}),
         "qlae": dict(codebook, model="qlae", codebook_size=t["qlae_values"], codebook_init="normal", weight_decay=0.0, grad_clip=0.0,
                      quantization_weight=px(t["qlae_weight"]), commitment_weight=px(t["qlae_weight"])),
         "dvae": dict(codebook, model="dvae", beta=kl(p["dvae"]), temperature_decay=1e-5),
