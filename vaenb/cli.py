@@ -13,6 +13,7 @@ import torch
 
 import vaenb
 from .core import data_dir, get_device, repo_root
+from .experiments import PROFILES
 
 # %% auto #0
 __all__ = ['cmd_info', 'cmd_readme', 'cmd_docs', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_reproduce', 'build_parser', 'main']
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("--model", default="betavae"); run.add_argument("--dataset", default="dsprites")
     run.add_argument("--seed", type=int, default=0); run.add_argument("--steps", type=int, default=500)
-    run.add_argument("--batch-size", type=int, default=64); run.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"))
+    run.add_argument("--batch-size", type=int, default=64); run.add_argument("--profile", default="quick", choices=PROFILES)
     run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. -p beta=4")
     run.add_argument("-t", "--train-param", action="append", metavar="KEY=VALUE", help="trainer setting, e.g. -t grad_clip=1.0")
     run.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func in (("report", cmd_report), ("reproduce", cmd_reproduce)):
         q = sub.add_parser(name, help=func.__doc__)
         q.add_argument("--paper", default="all", help="mipe, factorqvae, jl1vae or all")
-        q.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"))
+        q.add_argument("--profile", default="quick", choices=PROFILES)
         q.add_argument("--reports", default=None, help="reports directory (default: reports/)")
         _add_store_options(q, sweep=name == "reproduce"); q.set_defaults(func=func)
     return p

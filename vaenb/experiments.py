@@ -49,7 +49,7 @@ class RunConfig(Config):
     model_params: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
     train_params: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
     dataset_params: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
-    metrics: tuple[str, ...] = ("mig", "sap", "dci", "modularity", "recon_error")
+    metrics: tuple[str, ...] = ("mig", "sap", "dci", "modularity", "recon_mse")
     eval_params: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
     paper: str = "adhoc"
     profile: str = "smoke"
@@ -116,7 +116,6 @@ def check_metric_names(names) -> tuple[str, ...]:
     if unknown: raise ConfigError(f"RunConfig.metrics: unknown metric(s) {unknown}; valid metrics: {', '.join(metric_names())}")
     return tuple(names)
 
-@torch.no_grad()
 def reconstruction_mse(model, dataset, n: int = 1000, seed: int = 0, batch_size: int = 256) -> float:
     "Mean squared error per pixel between `n` sampled images and `model.reconstruct` of them."
     import numpy as np
@@ -347,8 +346,8 @@ def summarise(df, metrics: list[str], by: list[str] = ("dataset", "model"), digi
     def cell(values):
         values = values.dropna()
         if values.empty: return "–"
-        std = values.std(ddof=1) if len(values) > 1 else float("nan")
-        return f"{values.mean():.{digits}f} ± {std:.{digits}f} ({len(values)})" if len(values) > 1 else f"{values.mean():.{digits}f} (1)"
+        if len(values) == 1: return f"{values.mean():.{digits}f} (1)"
+        return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f} ({len(values)})"
     out = df.groupby(by, sort=False)[present].agg(cell).reset_index()
     for m in metrics:
         if m not in out.columns: out[m] = "–"

@@ -95,7 +95,7 @@ def main():
     print(f"backbone {args.backbone}, batch {args.batch}, {where}, {args.repeats} interleaved repeats, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"| {'variant':<36} | {'ms/step':>8} | {'vs β-VAE':>8} | {'vs FD':>6} |")
-    print(f"|{'-' * 38}|{'-' * 10}:|{'-' * 10}:|{'-' * 8}:|")
+    print(f"|{'-' * 38}|{'-' * 9}:|{'-' * 9}:|{'-' * 7}:|")
     for name, t in medians.items():
         print(f"| {name:<36} | {1000 * t:8.1f} | {t / baseline:7.2f}x | {t / fd:5.2f}x |")
     fast = medians[SAMPLED.format(m=FAST_COLUMNS, s="")]
