@@ -9,13 +9,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from sklearn import ensemble, linear_model, metrics, svm, tree
-from sklearn.ensemble._gb import _update_terminal_regions
+from sklearn import ensemble, linear_model, metrics, svm
 
 from .info import check_codes_factors
+from .trees import PresortedGBC, presorted_trees_match_sklearn
 
 # %% auto #0
-__all__ = ['sap_score_matrix', 'sap', 'dci_from_importance', 'StagewiseParallelGBC', 'dci_importance', 'dci', 'explicitness']
+__all__ = ['sap_score_matrix', 'sap', 'dci_from_importance', 'dci_importance', 'dci', 'explicitness']
 
 # %% ../../nbs/21_metrics_predictor.ipynb #e71b07df
 def _check_splits(codes_train, factors_train, codes_test, factors_test, min_samples: int = 2):
@@ -73,42 +73,12 @@ def dci_from_importance(importance) -> dict[str, float]:
     return {"disentanglement": float(np.sum(_entropy_score(importance.T) * code_weight)),
             "completeness": float(np.sum(_entropy_score(importance) * factor_weight))}
 
-_TREE_SEED_MAX = 2**31 - 1   # the bound of the one draw a scikit-learn tree's splitter makes from its RandomState
-
-class StagewiseParallelGBC(ensemble.GradientBoostingClassifier):
-    "`GradientBoostingClassifier` fitting each stage's per-class trees concurrently on `tree_pool`; identical trees."
-    tree_pool: ThreadPoolExecutor
-
-    def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state, X_csc=None, X_csr=None):
-        neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None).reshape(len(y), -1)
-        if self.subsample < 1.0: sample_weight = sample_weight * sample_mask.astype(np.float64)
-        fit_X, update_X = (X if X_csc is None else X_csc), (X if X_csr is None else X_csr)
-
-        def fit_tree(k: int, tree_random_state: np.random.RandomState):
-            target = (y == k).astype(np.float64) if self._loss.is_multiclass else y
-            regressor = tree.DecisionTreeRegressor(
-                criterion="squared_error", splitter="best", max_depth=self.max_depth, min_samples_split=self.min_samples_split,
-                min_samples_leaf=self.min_samples_leaf, min_weight_fraction_leaf=self.min_weight_fraction_leaf,
-                min_impurity_decrease=self.min_impurity_decrease, max_features=self.max_features,
-                max_leaf_nodes=self.max_leaf_nodes, random_state=tree_random_state, ccp_alpha=self.ccp_alpha)
-            regressor.fit(fit_X, neg_gradient[:, k], sample_weight=sample_weight, check_input=False)
-            _update_terminal_regions(self._loss, regressor.tree_, update_X, target, neg_gradient[:, k], raw_predictions,
-                                     sample_weight, sample_mask, learning_rate=self.learning_rate, k=k)
-            return regressor
-
-        tree_states = []
-        for _ in range(self.n_trees_per_iteration_):
-            tree_states.append(np.random.RandomState())
-            tree_states[-1].set_state(random_state.get_state())
-            random_state.randint(0, _TREE_SEED_MAX)
-        self.estimators_[i, :] = list(self.tree_pool.map(fit_tree, range(len(tree_states)), tree_states))
-        return raw_predictions
-
-def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: int, n_estimators: int, tree_pool: ThreadPoolExecutor | None):
-    if tree_pool is None: model = ensemble.GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed)
-    else:
-        model = StagewiseParallelGBC(n_estimators=n_estimators, random_state=seed)
+def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: int, n_estimators: int,
+                    presorted: bool, tree_pool: ThreadPoolExecutor | None):
+    if presorted:
+        model = PresortedGBC(n_estimators=n_estimators, random_state=seed)
         model.tree_pool = tree_pool
+    else: model = ensemble.GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed)
     model.fit(codes_train, labels_train)
     return (np.abs(model.feature_importances_),
             np.mean(model.predict(codes_train) == labels_train), np.mean(model.predict(codes_test) == labels_test))
@@ -124,7 +94,8 @@ def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: i
     factors = range(factors_train.shape[1])
     if not (isinstance(n_estimators, int) and n_estimators >= 1):
         raise ValueError(f"n_estimators: expected a positive number of boosting stages (the reference uses 100), found {n_estimators!r}")
-    fit = lambda j, pool: _fit_factor_gbt(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed, n_estimators, pool)
+    presorted = presorted_trees_match_sklearn()
+    fit = lambda j, pool: _fit_factor_gbt(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed, n_estimators, presorted, pool)
     workers = _worker_count(n_jobs)
     if workers == 1: fits = [fit(j, None) for j in factors]
     else:
