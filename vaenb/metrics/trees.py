@@ -104,7 +104,7 @@ def _sum_left(y, samples, start, end, new_pos, sum_total, w_node):
 def _proxy_error_bound(m, abs_sum, abs_max, largest_proxy):
     "How far a proxy from `m` targets may move when tied samples are summed in another order (twice the worst case)."
     gamma = m * UNIT_ROUNDOFF / (1.0 - m * UNIT_ROUNDOFF)
-    sum_error = 2.0 * gamma * abs_sum + 2.0 * UNIT_ROUNDOFF * abs_sum
+    sum_error = 4.0 * gamma * abs_sum + 2.0 * UNIT_ROUNDOFF * abs_sum
     return 2.0 * (2.0 * sum_error * (2.0 * abs_max + sum_error) + 8.0 * UNIT_ROUNDOFF * abs(largest_proxy))
 
 @numba.njit(nogil=True, cache=True)
