@@ -537,4 +537,3 @@ def reproduce(paper: str = "all", profile: str = "quick", results: str | os.Path
             except Exception as e: failed.append(f"{futures[future]}: {type(e).__name__}: {e}")
     if failed: raise RuntimeError(f"report notebooks failed (the runs' results are kept in {results}): " + "; ".join(failed))
     return records
-

@@ -19,7 +19,6 @@ import os
 import time
 
 import numpy as np
-
 from sklearn import ensemble, tree
 
 from vaenb.metrics import dci, explicitness, infomec, mig, modularity, sap
@@ -129,6 +128,7 @@ def main():
         for name in ("dci presorted, n_jobs=1", "dci presorted, n_jobs=2"):
             seconds, result = timed[name]
             print(f"  {name}: {seconds / stock_seconds:.3f}; identical results: {result == stock_result}")
+
 
 if __name__ == "__main__":
     main()

@@ -304,11 +304,12 @@ class PresortedGBC(ensemble.GradientBoostingClassifier):
         if not isinstance(self.max_depth, int) or self.max_depth < 1:
             raise ValueError(f"max_depth: expected a positive integer, found {self.max_depth!r}")
         if sample_weight is not None: raise ValueError("sample_weight: PresortedGBC grows unweighted trees only; found weights")
+        self._presorted = None   # (training array, its presorted codes): early stopping trains on a split of X
         try: return super().fit(X, y, monitor=monitor)
         finally: self._presorted = None
 
     def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state, X_csc=None, X_csr=None):
-        if getattr(self, "_presorted", None) is None or self._presorted[0] is not X: self._presorted = (X, PresortedCodes(X))
+        if self._presorted is None or self._presorted[0] is not X: self._presorted = (X, PresortedCodes(X))
         codes = self._presorted[1]
         neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None).reshape(len(y), -1)
         seeds = [random_state.randint(0, _SEED_BOUND) for _ in range(self.n_trees_per_iteration_)]
