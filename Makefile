@@ -17,7 +17,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run smoke test test-slow test-all lint export check docs bench browser-deps
+.PHONY: help setup run smoke test test-slow test-all lint export check docs bench browser-deps gpu-check
 
 help:
 	@echo "make run        set up if needed; run the main job (PROFILE=$(PROFILE))"
@@ -28,6 +28,7 @@ help:
 	@echo "make export     nbdev_export + nbdev_clean + README.md"
 	@echo "make check      fail if the export or the notebooks are not clean"
 	@echo "make docs       build the offline HTML docs into site/ (npm registry needed once for MathJax etc.)"
+	@echo "make gpu-check  every paper run config builds and trains on the GPU, CPU/GPU loss agreement, img/s (small on a CPU)"
 	@echo "make bench      run every benchmark script in tests/bench (prints tables; minutes)"
 	@echo "make browser-deps  chromium + playwright + voila for the real-browser widget test (in test-slow)"
 	@echo "TORCH=cpu|cuda|auto chooses the torch build at setup (default auto)"
@@ -77,7 +78,7 @@ test-slow: setup
 test-all: test test-slow
 
 lint: setup
-	$(BIN)/ruff check vaenb tests
+	$(BIN)/ruff check vaenb tests tools
 
 export: setup
 	$(BIN)/nbdev_export
@@ -92,6 +93,9 @@ docs: setup
 
 bench: setup
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+gpu-check: setup
+	$(BIN)/python tools/gpu_check.py
 
 browser-deps: setup
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
