@@ -3,9 +3,11 @@ import json
 
 import pytest
 
-from vaenb.cli import main
-from vaenb.experiments import (NOTEBOOK, RECORD, RunConfig, build_report, build_run, execute_run, load_run, read_record,
-                               reproduce, run_directory, run_sweep, study_runs)
+from vaenb.cli import _report_failures, main
+from vaenb.core import ConfigError
+from vaenb.experiments import (NOTEBOOK, RECORD, RunConfig, build_report, build_run, dask_client, execute_run, failure,
+                               load_run, read_record, reproduce, root_cause, run_directory, run_notebook, run_sweep,
+                               study_runs, write_record)
 from vaenb.train import train
 
 SMALL = {"subset": {"orientation": [0], "posX": list(range(0, 32, 8)), "posY": list(range(0, 32, 8))}}
@@ -40,6 +42,7 @@ def test_failed_run_is_recorded_not_raised(tmp_path):
     record = execute_run(config, tmp_path)
     assert record["status"] == "failed"
     assert "posX" in record["error"]["message"]
+    assert "posX" in record["error"]["root_cause"] and record["error"]["notebook"] == str(run_directory(config, tmp_path) / NOTEBOOK)
     assert read_record(run_directory(config, tmp_path))["status"] == "failed"
 
 
@@ -95,3 +98,129 @@ def test_smoke_reproduction_of_every_paper(tmp_path):
     assert not failed, failed
     for paper in ("mipe", "factorqvae", "jl1vae"):
         assert any((tmp_path / "reports" / f"{paper}-smoke").glob("*.md"))
+
+
+# issue 20: faults of the sweep, the store and the input checks
+
+def test_sweep_never_overwrites_an_unreadable_record(tmp_path):
+    configs = [smoke(seed=0), smoke(seed=1)]
+    for config, spoil in zip(configs, (lambda text: text.replace('"schema": 1', '"schema": 2'), lambda text: text[:40])):
+        run_dir = run_directory(config, tmp_path)
+        run_dir.mkdir(parents=True)
+        write_record(run_dir, config, "finished", metrics={"mig": 0.5})
+        (run_dir / RECORD).write_text(spoil((run_dir / RECORD).read_text()))
+    before = {c.run_id(): (run_directory(c, tmp_path) / RECORD).read_text() for c in configs}
+    records = run_sweep(configs, tmp_path, n_workers=1, verbose=False)
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert "move the results directory aside" in records[0]["error"]["root_cause"]
+    assert "not valid JSON" in records[1]["error"]["root_cause"]
+    assert {c.run_id(): (run_directory(c, tmp_path) / RECORD).read_text() for c in configs} == before   # metrics kept
+
+
+def test_unwritable_run_directory_fails_alone(tmp_path):
+    configs = [smoke(seed=0), smoke(seed=1)]
+    run_directory(configs[1], tmp_path).write_text("a file where the run directory belongs")   # unwritable, even for root
+    records = run_sweep(configs, tmp_path, n_workers=2, verbose=False)
+    assert [r["status"] for r in records] == ["finished", "failed"], records[0].get("error")
+    assert "cannot be written" in records[1]["error"]["record"]
+
+
+def test_unwritable_results_store_is_one_line(tmp_path, capsys):
+    store = tmp_path / "store"
+    store.write_text("not a directory")
+    (tmp_path / "grid.yaml").write_text("base: {steps: 2}\ngrid:\n  seed: [0, 1]\n")
+    assert main(["sweep", str(tmp_path / "grid.yaml"), "--results", str(store)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"vaenb sweep: error: results store {store}: cannot write there") and "\n" not in err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["-t", "steps=10"], "set it with RunConfig.steps (vaenb run --steps)"),
+    (["-t", "seed=9"], "(vaenb run --seed)"),
+    (["-t", "batch_size=4"], "(vaenb run --batch-size)"),
+    (["-t", "out_dir=elsewhere"], "the run directory in the results store (--results)"),
+    (["-p", "beta=NaN"], "RunConfig.model_params.beta: expected a finite number, found nan"),
+    (["-p", "lr=Infinity"], "RunConfig.model_params.lr: expected a finite number, found inf"),
+    (["-p", "adam_beta1=5.0"], "RunConfig.model_params.adam_beta1: expected a number in [0, 1)"),
+    (["-t", "amp=fp16"], "RunConfig.train_params.amp: expected one of 'off', 'bf16', found 'fp16'"),
+    (["-p", "recon=mse"], "RunConfig.model_params.recon: expected one of 'bernoulli', 'gaussian', found 'mse'"),
+    (["--model", "betatcvae", "-p", "estimator=foo"], "estimator: expected one of 'dlib', 'mss', 'mss_reference'"),
+])
+def test_cli_rejects_values_before_a_kernel_starts(tmp_path, capsys, args, expected):
+    assert main(["run", "--steps", "2", *args, "--results", str(tmp_path)]) == 2
+    assert expected in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("base, expected", [
+    ("{eval_params: {num_trian: 10}}", "RunConfig.eval_params: unknown key(s) 'num_trian' (did you mean 'num_train'?)"),
+    ("{metrics: []}", "RunConfig.metrics: expected at least one metric name"),
+    ("{model_params: {beta: .nan}}", "RunConfig.model_params.beta: expected a finite number"),
+])
+def test_grid_values_are_checked_naming_the_file(tmp_path, capsys, base, expected):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {base}\ngrid:\n  seed: [0]\n")
+    assert main(["sweep", str(grid), "--results", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert f"{grid}: " in err and expected in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_options_and_grid_files_fail_clearly(tmp_path, capsys):
+    with pytest.raises(ConfigError, match=r"n_workers \(--workers\): expected an integer >= 1, found 0"):
+        with dask_client(None, 0): pass
+    with pytest.raises(ConnectionError, match="Dask scheduler tcp://127.0.0.1:1: cannot connect"):
+        with dask_client("tcp://127.0.0.1:1", timeout="2s"): pass
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("grid:\n  model_params.bta: [1, 4]\n")
+    assert main(["sweep", str(grid), "--results", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert f"{grid}: " in err and "did you mean 'beta'" in err
+    grid.write_text("grid:\n  seed: [0]\n")
+    for workers in ("0", "-1"):
+        assert main(["sweep", str(grid), "--workers", workers, "--results", str(tmp_path / "runs")]) == 2
+        assert "--workers" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path)]) == 2
+    assert "is a directory; expected a YAML or JSON file" in capsys.readouterr().err
+
+
+def test_report_names_an_unreadable_record(tmp_path, capsys):
+    run_dir = run_directory(study_runs("mipe", "smoke")[0], tmp_path / "runs")
+    run_dir.mkdir(parents=True)
+    (run_dir / RECORD).write_text("{truncated")
+    rc = main(["report", "--paper", "mipe", "--profile", "smoke", "--results", str(tmp_path / "runs"), "--reports", str(tmp_path / "reports")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and f"{run_dir / RECORD}: not valid JSON" in err and "\n" not in err
+    assert not (tmp_path / "reports").exists()                          # stopped before the report's kernel
+
+
+def test_failure_line_is_the_root_cause_and_the_notebook(tmp_path, capsys):
+    notebook = tmp_path / "full_disk.ipynb"
+    cell = ("try: raise OSError(28, 'No space left on device')\n"
+            "except OSError: raise RuntimeError('[enforce fail at inline_container.cc:672] . unexpected pos 64')")
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+                                               "outputs": [], "source": cell}],
+                                    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                                    "nbformat": 4, "nbformat_minor": 5}))
+    with pytest.raises(Exception) as info:
+        run_notebook(notebook, tmp_path / "out.ipynb", {})
+    cause = "OSError: [Errno 28] No space left on device (raised as RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 64)"
+    assert root_cause(info.value) == cause
+    record = {"run_id": "r", "status": "failed", "error": failure(info.value, tmp_path / "out.ipynb")}
+    assert _report_failures([record]) == 1
+    line = capsys.readouterr().err.strip()
+    assert line == f"FAILED r: {cause}; notebook: {tmp_path / 'out.ipynb'}"
+
+
+def test_records_carry_package_versions(tmp_path):
+    import dask
+    import numpy
+    import papermill
+    import scipy
+    import sklearn
+    import torch
+    record = write_record(tmp_path, smoke(), "finished")
+    expected = {"numpy": numpy.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+                "dask": dask.__version__, "papermill": papermill.__version__, "torch": torch.__version__}
+    assert {k: read_record(tmp_path)["environment"]["packages"][k] for k in expected} == expected
+    assert record["environment"]["packages"] == read_record(tmp_path)["environment"]["packages"]

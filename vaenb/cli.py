@@ -54,8 +54,9 @@ def _key_values(pairs: list[str], option: str) -> dict:
     return out
 
 def _report_failures(records: list[dict]) -> int:
+    from vaenb.experiments import failure_line
     failed = [r for r in records if r["status"] != "finished"]
-    for r in failed: print(f"FAILED {r['run_id']}: {r.get('error', {}).get('type')}: {r.get('error', {}).get('message', '')[:300]}", file=sys.stderr)
+    for r in failed: print(f"FAILED {r['run_id']}: {failure_line(r)}", file=sys.stderr)
     print(f"{len(records) - len(failed)} finished, {len(failed)} failed")
     return 1 if failed else 0
 
@@ -132,6 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of the `vaenb` command."
     args = build_parser().parse_args(argv)
     try: return args.func(args)
-    except (ValueError, FileNotFoundError) as e:   # ConfigError is a ValueError
+    except (ValueError, OSError) as e:   # ConfigError is a ValueError; FileNotFoundError, ConnectionError, TimeoutError are OSErrors
         print(f"vaenb {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -6,16 +6,22 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
+import inspect
 import itertools
 import json
+import math
 import os
 import platform
+import re
 import subprocess
+import tempfile
 import time
 import traceback
 import typing
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -24,15 +30,30 @@ import vaenb
 from .core import Config, ConfigError, atomic_write, map_batches, repo_root, write_json
 
 # %% auto #0
-__all__ = ['PROFILES', 'LOCAL_METRICS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN',
-           'SMALL_DSPRITES', 'MIPE_ROWS', 'MIPE_METRICS', 'MIPE_PAPER_DATASETS', 'FACTORQVAE_LABELS',
-           'FACTORQVAE_METRICS', 'FACTORQVAE_PAPER_DATASETS', 'JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'JL1_RADII',
-           'STUDIES', 'PROFILE_NOTES', 'RunConfig', 'build_run', 'validate_run', 'metric_names', 'check_metric_names',
-           'reconstruction_mse', 'evaluate_run', 'results_dir', 'git_commit', 'environment', 'write_record',
-           'read_record', 'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters',
-           'run_notebook', 'run_directory', 'execute_run', 'dask_client', 'run_sweep', 'expand_grid', 'load_grid',
-           'collect_runs', 'summarise', 'write_table', 'save_figure', 'mipe_runs', 'factorqvae_runs', 'jl1vae_runs',
-           'papers_named', 'study_runs', 'caption', 'long_scores', 'reports_dir', 'build_report', 'reproduce']
+__all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'ADAM_BETAS', 'RUN_EVAL_PARAMS', 'SCHEMA', 'RECORD', 'NOTEBOOK',
+           'PROVENANCE', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'MIPE_ROWS', 'MIPE_METRICS',
+           'MIPE_PAPER_DATASETS', 'FACTORQVAE_LABELS', 'FACTORQVAE_METRICS', 'FACTORQVAE_PAPER_DATASETS', 'JL1_ROWS',
+           'JL1_BASELINES', 'JL1_METRICS', 'JL1_RADII', 'STUDIES', 'PROFILE_NOTES', 'non_finite', 'RunConfig',
+           'build_run', 'validate_run', 'metric_names', 'check_metric_names', 'reconstruction_mse', 'evaluate_run',
+           'check_choices', 'check_adam_betas', 'check_eval_params', 'results_dir', 'git_commit', 'package_versions',
+           'environment', 'make_record', 'write_record', 'UnreadableRecord', 'read_record', 'load_run',
+           'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters', 'run_notebook', 'root_cause',
+           'failure', 'record_failure', 'failure_line', 'run_directory', 'execute_run', 'dask_client', 'writable_store',
+           'run_sweep', 'expand_grid', 'load_grid', 'collect_runs', 'summarise', 'write_table', 'save_figure',
+           'mipe_runs', 'factorqvae_runs', 'jl1vae_runs', 'papers_named', 'study_runs', 'caption', 'long_scores',
+           'reports_dir', 'build_report', 'reproduce']
+
+# %% ../nbs/50_experiments.ipynb #a932e503
+RUN_OWNED = {"steps": "RunConfig.steps (vaenb run --steps)", "batch_size": "RunConfig.batch_size (vaenb run --batch-size)",
+             "seed": "RunConfig.seed (vaenb run --seed)", "out_dir": "the run directory in the results store (--results)"}
+
+def non_finite(value, path: str) -> tuple[str, float] | None:
+    "(dotted path, value) of the first NaN or infinite number in `value`, nested dicts and lists included; else None."
+    if isinstance(value, float): return None if math.isfinite(value) else (path, value)
+    if isinstance(value, dict): items = [(f"{path}.{k}", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)): items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    else: return None
+    return next((found for p, v in items if (found := non_finite(v, p))), None)
 
 # %% ../nbs/50_experiments.ipynb #1bdcff5d
 PROFILES = ("smoke", "quick", "paper")
@@ -59,6 +80,12 @@ class RunConfig(Config):
         if self.batch_size < 2: self.fail("batch_size", "an integer >= 2", self.batch_size)
         if self.seed < 0: self.fail("seed", "an integer >= 0", self.seed)
         if self.profile not in PROFILES: self.fail("profile", f"one of {PROFILES}", self.profile)
+        if not self.metrics: self.fail("metrics", "at least one metric name (vaenb.experiments.metric_names())", self.metrics)
+        for field in ("model_params", "train_params", "dataset_params", "eval_params"):
+            if found := non_finite(getattr(self, field), field): raise ConfigError(f"RunConfig.{found[0]}: expected a finite number, found {found[1]}")
+        if owned := [k for k in self.train_params if k in RUN_OWNED]:
+            raise ConfigError(f"RunConfig.train_params: {owned[0]!r} is the run's own setting: set it with {RUN_OWNED[owned[0]]}, "
+                              f"not in train_params (-t/--train-param); found {owned[0]}={self.train_params[owned[0]]!r}")
 
     @property
     def name(self) -> str: return self.label or self.model
@@ -93,15 +120,19 @@ def _with_dataset_size(config: RunConfig, size: int) -> dict:
     return dict(config.model_params)
 
 def validate_run(config: RunConfig) -> RunConfig:
-    "Check every name in `config` (model, its fields, dataset, trainer fields, metrics) without building anything."
+    "Check every name and value in `config` (model and its fields, dataset, trainer fields, metrics, evaluation settings) without building anything."
     from vaenb.data import list_datasets
     from vaenb.train import TrainConfig
-    from vaenb.vae import model_config
-    model_config(config.model, **_with_dataset_size(config, 10**6))   # the real size is known once the dataset is built
+    from vaenb.vae import MODELS, model_config
+    params = _with_dataset_size(config, 10**6)   # the real size is known once the dataset is built
+    if config.model in MODELS: check_choices(MODELS[config.model][0].config_class, config.model_params, "model_params")
+    check_choices(TrainConfig, config.train_params, "train_params")
+    check_adam_betas(model_config(config.model, **params))
     TrainConfig.from_dict({**config.train_params, "steps": config.steps, "batch_size": config.batch_size, "seed": config.seed})
     if config.dataset not in list_datasets():
         raise ConfigError(f"RunConfig.dataset: unknown name {config.dataset!r}; registered datasets: {', '.join(list_datasets())}")
     check_metric_names(config.metrics)
+    check_eval_params(config.eval_params)
     return config
 
 # %% ../nbs/50_experiments.ipynb #8c33060b
@@ -138,6 +169,41 @@ def evaluate_run(model, dataset, config: RunConfig) -> dict[str, float]:
     if "recon_mse" in config.metrics: results["recon_mse"] = reconstruction_mse(model, dataset, recon_samples, seed)
     return results
 
+# %% ../nbs/50_experiments.ipynb #349b317b
+def check_choices(cls: type, values: dict, where: str):
+    "Each `Literal`-typed field of `cls` that `values` sets must be one of its allowed values (listed in the error)."
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        allowed = typing.get_args(hints[key]) if typing.get_origin(hints.get(key)) is typing.Literal else None
+        if allowed and value not in allowed:
+            raise ConfigError(f"RunConfig.{where}.{key}: expected one of {', '.join(map(repr, allowed))}, found {value!r}")
+
+ADAM_BETAS = ("adam_beta1", "adam_beta2", "tc_beta1", "tc_beta2")
+
+def check_adam_betas(model_config):
+    "Adam's β coefficients of `model_config` must lie in [0, 1)."
+    for name in ADAM_BETAS:
+        value = getattr(model_config, name, None)
+        if value is not None and not 0 <= value < 1:
+            raise ConfigError(f"RunConfig.model_params.{name}: expected a number in [0, 1) (an Adam β), found {value!r}")
+
+# %% ../nbs/50_experiments.ipynb #63d61779
+RUN_EVAL_PARAMS = ("recon_samples", "local")   # evaluate_run's own keys; the rest go to vaenb.metrics.evaluate
+
+def _keywords(fn, skip: set) -> list[str]: return [n for n in inspect.signature(fn).parameters if n not in skip]
+
+def _did_you_mean(unknown: list[str], valid: list[str]) -> str:
+    return ", ".join(f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, valid, n=1)) else repr(k) for k in unknown)
+
+def check_eval_params(params: dict):
+    "`eval_params` keys (and those of its `local` dict) must be ones that `evaluate_run` passes on."
+    from vaenb.jl1vae import local_metrics
+    from vaenb.metrics import evaluate
+    for where, keys, valid in (("eval_params", params, _keywords(evaluate, {"model", "dataset", "metrics"}) + list(RUN_EVAL_PARAMS)),
+                               ("eval_params.local", params.get("local") or {}, _keywords(local_metrics, {"model", "dataset", "names", "seed"}))):
+        if unknown := [k for k in keys if k not in valid]:
+            raise ConfigError(f"RunConfig.{where}: unknown key(s) {_did_you_mean(unknown, valid)}; valid keys: {', '.join(valid)}")
+
 # %% ../nbs/50_experiments.ipynb #f02c9d02
 SCHEMA = 1
 RECORD, NOTEBOOK = "record.json", "notebook.ipynb"
@@ -160,25 +226,43 @@ def git_commit() -> str | None:
     if head.returncode: return None
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
+# the packages whose versions move a run's numbers: the numerics (numpy, scipy, torch), the metrics' estimators
+# (scikit-learn) and the machinery that executed it (dask, papermill)
+PROVENANCE = ("numpy", "scipy", "scikit-learn", "torch", "dask", "distributed", "papermill")
+
+def package_versions() -> dict[str, str | None]:
+    "{distribution: installed version, None if absent} of the `PROVENANCE` packages."
+    def version(name):
+        try: return metadata.version(name)
+        except metadata.PackageNotFoundError: return None
+    return {name: version(name) for name in PROVENANCE}
+
 def environment(device=None) -> dict:
     return {"vaenb": vaenb.__version__, "torch": torch.__version__, "python": platform.python_version(),
-            "device": str(device) if device is not None else None, "git_commit": git_commit()}
+            "device": str(device) if device is not None else None, "git_commit": git_commit(), "packages": package_versions()}
+
+def make_record(config: RunConfig, status: str, **fields) -> dict:
+    "A run's record: `fields` adds metrics, timings, error, …"
+    return {"schema": SCHEMA, "run_id": config.run_id(), "status": status, "config": config.to_dict(),
+            "environment": environment(fields.pop("device", None)), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields}
 
 def write_record(run_dir: str | os.PathLike, config: RunConfig, status: str, **fields) -> dict:
-    "Write `record.json` of a run atomically; `fields` adds metrics, timings, error, …"
-    record = {"schema": SCHEMA, "run_id": config.run_id(), "status": status, "config": config.to_dict(),
-              "environment": environment(fields.pop("device", None)), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields}
+    "Write `record.json` of a run atomically."
+    record = make_record(config, status, **fields)
     write_json(Path(run_dir) / RECORD, record)
     return record
+
+class UnreadableRecord(ValueError):
+    "A record.json this vaenb cannot read (corrupt, or another results schema): never overwritten."
 
 def read_record(run_dir: str | os.PathLike) -> dict | None:
     "The run's record, None if it has none yet; a clear error for a corrupt or incompatible one."
     path = Path(run_dir) / RECORD
     if not path.exists(): return None
     try: record = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e}); delete it to rerun the run") from e
+    except json.JSONDecodeError as e: raise UnreadableRecord(f"{path}: not valid JSON ({e}); delete it to rerun the run") from e
     if record.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: written with results schema {record.get('schema')!r} by vaenb {record.get('environment', {}).get('vaenb')}, "
+        raise UnreadableRecord(f"{path}: written with results schema {record.get('schema')!r} by vaenb {record.get('environment', {}).get('vaenb')}, "
                          f"this vaenb {vaenb.__version__} reads schema {SCHEMA}; move the results directory aside or rerun")
     return record
 
@@ -227,8 +311,48 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name(),
                                cwd=str(cwd or Path(output).parent), progress_bar=False, log_output=False)
 
+# %% ../nbs/50_experiments.ipynb #98869167
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*: ")   # `Type: message` (frames start with `Cell`/`File`, code with spaces)
+
+def root_cause(e: BaseException) -> str:
+    "`Type: message` of the innermost exception of `e`'s chain (for a papermill error, of the kernel's traceback), then the outermost."
+    if hasattr(e, "ename"):   # papermill's PapermillExecutionError carries the kernel's formatted traceback
+        lines = [_ANSI.sub("", t).strip() for t in e.traceback]
+        chain = [t for t in lines if _EXCEPTION_LINE.match(t)] or [f"{e.ename}: {e.evalue}"]
+    else:
+        chain = [f"{type(e).__name__}: {e}"]
+        while (e := e.__cause__ or e.__context__) is not None: chain.insert(0, f"{type(e).__name__}: {e}")
+    # the outermost often adds what the innermost lacks (a wrapper's file name), so both are kept
+    return chain[0] if len(chain) == 1 else f"{chain[0]} (raised as {chain[-1]})"
+
+def failure(e: BaseException, notebook: Path | None = None) -> dict:
+    "The `error` of a failed run's record: the exception, its root cause, the executed notebook, the traceback."
+    error = {"type": type(e).__name__, "message": str(e)[-4000:], "root_cause": root_cause(e)[:2000],
+             "traceback": "".join(traceback.format_exception(e))[-8000:]}
+    if notebook is not None and notebook.is_file(): error["notebook"] = str(notebook)
+    return error
+
+# %% ../nbs/50_experiments.ipynb #36ce5f80
+def record_failure(run_dir: Path, config: RunConfig, error: dict, **fields) -> dict:
+    "A `failed` record of the run: written, unless the directory's record is unreadable or cannot be replaced."
+    try: read_record(run_dir)
+    except (UnreadableRecord, OSError) as e:
+        return make_record(config, "failed", error={**error, "record": f"not written: the existing {RECORD} is kept ({e})"}, **fields)
+    try: return write_record(run_dir, config, "failed", error=error, **fields)
+    except OSError as e:
+        return make_record(config, "failed", error={**error, "record": f"not written: {run_dir} cannot be written ({e})"}, **fields)
+
 # %% ../nbs/50_experiments.ipynb #8a86ec62
 TEMPLATE = "train_eval.ipynb"
+
+def failure_line(record: dict, prefix: str = "") -> str:
+    "One line on a failed record: root cause, executed notebook, and whether the record was written; '' if it did not fail."
+    if record.get("status") != "failed": return ""
+    error = record.get("error", {})
+    cause = error.get("root_cause") or f"{error.get('type')}: {error.get('message', '')}"
+    extra = "".join(f"; {k}: {error[k]}" for k in ("notebook", "record") if error.get(k))
+    return prefix + " ".join(cause.split())[:500] + extra
 
 def run_directory(config: RunConfig, results: str | os.PathLike | None = None) -> Path:
     return results_dir(results) / config.run_id()
@@ -237,50 +361,69 @@ def execute_run(config: RunConfig | dict, results: str | os.PathLike | None = No
     "Run `config` through the experiment notebook unless its finished record exists; returns the record."
     config = validate_run(config if isinstance(config, RunConfig) else RunConfig.from_dict(config))
     run_dir = run_directory(config, results)
-    record = read_record(run_dir)
+    record = read_record(run_dir)   # an unreadable record raises here: it is never overwritten
     if record and record["status"] == "finished" and not force: return record
-    run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         # through JSON: papermill writes nested tuples as strings, lists it writes as lists
         parameters = json.loads(json.dumps({**config.to_dict(), "run_dir": str(run_dir)}))
         run_notebook(experiments_dir() / TEMPLATE, run_dir / NOTEBOOK, parameters)
     except Exception as e:
-        error = {"type": type(e).__name__, "message": str(e)[-4000:], "traceback": traceback.format_exc()[-8000:]}
-        return write_record(run_dir, config, "failed", error=error, timings={"total_s": time.time() - start})
+        return record_failure(run_dir, config, failure(e, run_dir / NOTEBOOK), timings={"total_s": time.time() - start})
     record = read_record(run_dir)
     if not record or record["status"] != "finished":
-        return write_record(run_dir, config, "failed", timings={"total_s": time.time() - start},
-                            error={"type": "RuntimeError", "message": "the notebook ended without writing a finished record"})
+        message = "the notebook ended without writing a finished record"
+        return record_failure(run_dir, config, {"type": "RuntimeError", "message": message, "root_cause": message, "notebook": str(run_dir / NOTEBOOK)},
+                              timings={"total_s": time.time() - start})
     return record
 
 @contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int = 2):
+def dask_client(scheduler: str | None = None, n_workers: int = 2, timeout: str = "30s"):
     "A Dask client on `scheduler` (an address), or on a new local cluster of `n_workers` single-threaded processes."
     from dask.distributed import Client, LocalCluster
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) if scheduler in (None, "local") else None
+    local = scheduler in (None, "local")
+    # a local cluster without workers accepts the runs and never runs them
+    if local and not (isinstance(n_workers, int) and n_workers >= 1): raise ConfigError(f"n_workers (--workers): expected an integer >= 1, found {n_workers!r}")
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) if local else None
     try:
-        with Client(cluster or scheduler) as client: yield client
+        try: client = Client(cluster or scheduler, timeout=timeout)
+        except OSError as e:   # TimeoutError and refused connections are OSErrors
+            raise ConnectionError(f"Dask scheduler {scheduler}: cannot connect ({e}); start it first, or leave out --scheduler for a local cluster") from e
+        with client: yield client
     finally:
         if cluster is not None: cluster.close()
+
+def writable_store(results: str | os.PathLike | None = None) -> Path:
+    "The results store, created and probed with a small write: a read-only or full store fails here, once, in one line."
+    path = results_dir(results)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path) as f: f.write(b"\0" * 4096); f.flush(); os.fsync(f.fileno())
+    except OSError as e: raise OSError(f"results store {path}: cannot write there ({e.strerror or e})") from e
+    return path
 
 def run_sweep(configs: list[RunConfig], results: str | os.PathLike | None = None, scheduler: str | None = None,
               n_workers: int = 2, force: bool = False, verbose: bool = True, client=None) -> list[dict]:
     "Execute every config (each once, by run id) on Dask (`client`, else `dask_client(scheduler, n_workers)`); returns their records in order."
-    if client is None:
-        with dask_client(scheduler, n_workers) as client: return run_sweep(configs, results, force=force, verbose=verbose, client=client)
-    from dask.distributed import as_completed
     unique = [validate_run(c) for c in {c.run_id(): c for c in configs}.values()]
-    results = str(results_dir(results))
+    results = str(writable_store(results))
+    if client is None:
+        with dask_client(scheduler, n_workers) as client: return _sweep(configs, unique, results, force, verbose, client)
+    return _sweep(configs, unique, results, force, verbose, client)
+
+def _sweep(configs: list[RunConfig], unique: list[RunConfig], results: str, force: bool, verbose: bool, client) -> list[dict]:
+    from dask.distributed import as_completed
     records = {}
     futures = {client.submit(execute_run, c.to_dict(), results, force, pure=False, key=f"vaenb-run-{c.run_id()}"): c for c in unique}
     for done, future in enumerate(as_completed(futures), 1):
         config = futures[future]
         try: record = future.result()
-        except Exception as e:  # the worker itself died (out of memory, killed): record it, keep going
-            record = write_record(run_directory(config, results), config, "failed", error={"type": type(e).__name__, "message": str(e)})
+        except Exception as e:  # the worker died (out of memory, killed), or the run could not start: it fails alone
+            run_dir = run_directory(config, results)
+            record = record_failure(run_dir, config, failure(e, run_dir / NOTEBOOK))
         records[config.run_id()] = record
-        if verbose: print(f"[{done}/{len(unique)}] {record['status']:8s} {config.run_id()}", flush=True)
+        if verbose: print(f"[{done}/{len(unique)}] {record['status']:8s} {config.run_id()}" + failure_line(record, ": "), flush=True)
     return [records[c.run_id()] for c in configs]
 
 # %% ../nbs/50_experiments.ipynb #21bfc043
@@ -302,6 +445,7 @@ def load_grid(path: str | os.PathLike) -> list[RunConfig]:
     "The runs of a grid file (YAML or JSON with `base` and `grid`)."
     import yaml
     path = Path(path)
+    if path.is_dir(): raise ConfigError(f"grid file {path}: is a directory; expected a YAML or JSON file with 'base' and 'grid'")
     if not path.is_file(): raise FileNotFoundError(f"grid file {path} not found")
     try: spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML/JSON: {e}") from e
@@ -312,13 +456,11 @@ def load_grid(path: str | os.PathLike) -> list[RunConfig]:
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: grid.{key}: expected a non-empty list of values, found {values!r}")
-        if key.split(".")[0] not in RunConfig.field_names():
-            RunConfig.from_dict({key.split(".")[0]: None})  # raises with the valid names and a suggestion
-    configs = []
-    for d in expand_grid(base, grid):
-        try: configs.append(RunConfig.from_dict(d))
-        except ConfigError as e: raise ConfigError(f"{path}: {e}") from e
-    return configs
+    try:   # every run validated here, so that a misspelt nested field names this file
+        for key in grid:
+            if key.split(".")[0] not in RunConfig.field_names(): RunConfig.from_dict({key.split(".")[0]: None})  # lists the valid names
+        return [validate_run(RunConfig.from_dict(d)) for d in expand_grid(base, grid)]
+    except ConfigError as e: raise ConfigError(f"{path}: {e}") from e
 
 # %% ../nbs/50_experiments.ipynb #0065431b
 def collect_runs(configs: list[RunConfig], results: str | os.PathLike | None = None):
@@ -513,6 +655,7 @@ def reports_dir(path: str | os.PathLike | None = None) -> Path:
 
 def build_report(paper: str, profile: str, results: str | os.PathLike | None = None, reports: str | os.PathLike | None = None) -> Path:
     "Execute `paper`'s report notebook over the finished runs of `profile`; returns its output directory."
+    for run in study_runs(paper, profile): read_record(run_directory(run, results))   # an unreadable record: named here, not in the kernel
     out = reports_dir(reports) / f"{paper}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
     run_notebook(experiments_dir() / f"report_{papers_named(paper)[0]}.ipynb", out / "report.ipynb",
