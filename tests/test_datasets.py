@@ -22,6 +22,46 @@ def test_missing_official_file_says_where(monkeypatch, tmp_path):
         get_dataset("shapes3d-official")
 
 
+# Where the loaders look, written out here (not read from vaenb's constants) so that a change on either
+# side fails: the README's Data table must name exactly these paths under the data directory.
+OFFICIAL_FILES = {
+    "dsprites-official": "dsprites/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+    "shapes3d-official": "3dshapes/3dshapes.h5",
+    "cars3d": "cars/list.txt",
+    "mpi3d-toy": "mpi3d_toy/mpi3d_toy.npz",
+    "mpi3d-realistic": "mpi3d_realistic/mpi3d_realistic.npz",
+    "mpi3d-real": "mpi3d_real/mpi3d_real.npz",
+    "mpi3d-complex": "mpi3d_real_complex/mpi3d_real_complex.npz",
+}
+
+
+def _readme_data_table() -> str:
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    start = text.index("| name | what | official file (under the data directory) |")
+    return text[start:text.index("\n\n", start)]
+
+
+def test_readme_data_table_names_the_paths_the_loaders_open():
+    table = _readme_data_table()
+    for relpath in OFFICIAL_FILES.values():
+        assert f"`{relpath}`" in table, f"README Data table: expected `{relpath}`, found:\n{table}"
+
+
+@pytest.mark.filterwarnings("ignore:.*matches none of the published checksums")
+@pytest.mark.parametrize("name", OFFICIAL_FILES)
+def test_loader_finds_the_official_file_where_the_readme_says(name, monkeypatch, tmp_path):
+    # an empty file at the documented path: the loader must find it there and then reject its contents
+    monkeypatch.setenv("VAENB_DATA", str(tmp_path))
+    monkeypatch.setenv("VAENB_ALLOW_UNVERIFIED", "1")
+    monkeypatch.delenv("DISENTANGLEMENT_LIB_DATA", raising=False)
+    target = tmp_path / OFFICIAL_FILES[name]
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"")
+    with pytest.raises(ValueError) as error:  # VAENB_ALLOW_UNVERIFIED: the checksum mismatch only warns
+        get_dataset(name)
+    assert str(target) in str(error.value), error.value
+
+
 @pytest.mark.slow
 def test_full_dsprites_cache_matches_renderer_and_survives_corruption():
     with tempfile.TemporaryDirectory() as tmp:

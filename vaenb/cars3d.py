@@ -23,6 +23,18 @@ from .shapes3d import _box, _cylinder
 __all__ = ['CARS3D_FACTORS', 'CARS_DIR', 'GENERATOR_VERSION', 'ELEVATIONS_DEG', 'AZIMUTH_STEP_DEG', 'CAR_LIGHT', 'Cars3D',
            'car_parts', 'render_car', 'Cars3DProcedural']
 
+# %% ../nbs/05_cars3d.ipynb #2dbf86a2
+def _car_names(listing: Path) -> list[str]:
+    "The car names in `listing` (list.txt), each a bare file name inside the dataset folder."
+    names = [n.strip() for n in listing.read_text().split() if n.strip()]
+    if not names: raise ValueError(f"{listing}: expected car names, found an empty list")
+    for n in names:
+        if n in (".", "..") or "/" in n or "\\" in n or Path(n).is_absolute():
+            raise ValueError(f"{listing}: entry {n!r}: expected a bare car name such as car_001_mesh; "
+                             f"paths that leave the dataset folder {listing.parent} are refused")
+    if len(names) != 183: warnings.warn(f"{listing}: {len(names)} cars, the official set has 183", stacklevel=3)
+    return names
+
 # %% ../nbs/05_cars3d.ipynb #9026dd20
 CARS3D_FACTORS = ("elevation", "azimuth", "car")
 CARS_DIR = "cars"
@@ -53,9 +65,7 @@ class Cars3D(StoredImagesDataset):
         if not listing.is_file():
             raise FileNotFoundError(f"cars3d: {listing} not found; expected the archive's data/cars folder with list.txt "
                                     f"and car_*_mesh.mat (put it at <data dir>/cars or pass path=...)")
-        names = [n.strip() for n in listing.read_text().split() if n.strip()]
-        if not names: raise ValueError(f"{listing}: expected car names, found an empty list")
-        if len(names) != 183: warnings.warn(f"{listing}: {len(names)} cars, the official set has 183", stacklevel=2)
+        names = _car_names(listing)
         files = [self.path / f"{n}.mat" for n in names]
         stamp = lambda f: [f.name, f.stat().st_size, f.stat().st_mtime_ns] if f.exists() else [f.name, None, None]
         params = dict(source=str(self.path.resolve()), files=[stamp(f) for f in files])

@@ -225,6 +225,20 @@ def cached_array(directory: Path, name: str, params: dict, build) -> np.ndarray:
         array = np.load(Path(directory) / f"{name}.npy", mmap_mode="r", allow_pickle=False)
     return array
 
+# %% ../nbs/01_data.ipynb #ed74758a
+def _verified_record(record: Path) -> dict:
+    "The hashes remembered in `record`; a corrupt record is reported and treated as absent."
+    if not record.is_file(): return {}
+    try: seen = json.loads(record.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: problem = f"not valid JSON ({e})"
+    else:
+        ok = isinstance(seen, dict) and all(isinstance(v, dict) and isinstance(v.get("md5"), str) and isinstance(v.get("sha256"), str)
+                                            for v in seen.values())
+        if ok: return seen
+        problem = "expected an object mapping file keys to {md5, sha256}"
+    warnings.warn(f"{record}: corrupt checksum cache, {problem}; ignoring it and re-hashing", stacklevel=3)
+    return {}
+
 # %% ../nbs/01_data.ipynb #a41a02ed
 DLIB_ENV = "DISENTANGLEMENT_LIB_DATA"
 
@@ -250,7 +264,7 @@ def verify_checksum(path: str | os.PathLike, md5: tuple[str, ...] = (), sha256: 
     record = Path(record) if record is not None else data_dir() / CACHE_DIRNAME / "verified.json"
     st = path.stat()
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    seen = json.loads(record.read_text()) if record.is_file() else {}
+    seen = _verified_record(record)
     if key not in seen:
         h_md5, h_sha = hashlib.md5(), hashlib.sha256()
         with open(path, "rb") as f:

@@ -14,8 +14,9 @@ import torch
 from .data import GroundTruthDataset, batch_rng, cache_dir, cached_array, register_dataset
 
 # %% auto #0
-__all__ = ['N_VALUES', 'IMAGE_SIZE', 'UPSAMPLE', 'CANVAS', 'FIXED_POINT', 'RADIUS', 'WINDOW', 'PAD', 'GENERATOR_VERSION',
-           'dot_centre', 'window_start', 'coverage_table', 'render_threedots', 'training_factors', 'ThreeDots']
+__all__ = ['N_VALUES', 'IMAGE_SIZE', 'UPSAMPLE', 'CANVAS', 'FIXED_POINT', 'RADIUS', 'WINDOW', 'PAD', 'RENDERERS', 'RADIUS_FIXED',
+           'GENERATOR_VERSION', 'dot_centre', 'check_renderer', 'window_start', 'coverage_table', 'pixel_levels',
+           'render_darkness', 'render_threedots', 'training_factors', 'ThreeDots']
 
 # %% ../nbs/03_threedots.ipynb #141737e8
 N_VALUES, IMAGE_SIZE, UPSAMPLE = 64, 64, 10
@@ -29,28 +30,80 @@ def dot_centre(values) -> np.ndarray:
     "Canvas coordinate of the centre of a dot at factor value(s) 0..63."
     return np.floor(np.asarray(values) / (N_VALUES - 1) * CANVAS * FIXED_POINT) / FIXED_POINT
 
+RENDERERS = ("opencv", "numpy")
+
+def _cv2():
+    "OpenCV, or None where it cannot be imported (then the numpy fallback renders)."
+    try: import cv2
+    except ImportError: return None
+    return cv2
+
+def check_renderer(renderer: str | None = None) -> str:
+    "`renderer`, or the default: 'opencv' (bit-identical to the paper) when OpenCV imports, else 'numpy'."
+    if renderer is None: return "opencv" if _cv2() is not None else "numpy"
+    if renderer not in RENDERERS: raise ValueError(f"renderer: expected one of {list(RENDERERS)} or None, found {renderer!r}")
+    if renderer == "opencv" and _cv2() is None:
+        raise ImportError("renderer='opencv' needs OpenCV: pip install opencv-python-headless (or pass renderer='numpy')")
+    return renderer
+
 def window_start(values) -> np.ndarray:
     "First output pixel (row or column) of the 12-pixel window of a dot at factor value(s)."
     return np.floor((dot_centre(values) - RADIUS) / UPSAMPLE).astype(np.int64)
 
+# %% ../nbs/03_threedots.ipynb #10d1323b
+RADIUS_FIXED = int(IMAGE_SIZE * 0.08 * UPSAMPLE * FIXED_POINT)   # 52428: the paper's radius in 1/1024 px
+
+def _inside_numpy(y: int, rows, cols) -> np.ndarray:
+    "[64 (x), 120, 120]: canvas pixel centres inside the exact circle of each dot (x, y); `rows [120]`, `cols [64, 120]`."
+    dc = (cols - dot_centre(np.arange(N_VALUES))[:, None]) ** 2
+    return dc[:, None, :] + ((rows - dot_centre(y)) ** 2)[None, :, None] <= RADIUS ** 2
+
+def _inside_opencv(y: int, rows, cols) -> np.ndarray:
+    "[64 (x), 120, 120]: canvas pixels `cv2.circle` fills for each dot (x, y), drawn alone on the full canvas."
+    cv2, inside = _cv2(), np.zeros((N_VALUES, len(rows), cols.shape[1]), bool)
+    canvas = np.empty((CANVAS, CANVAS), np.uint8)
+    for x in range(N_VALUES):
+        canvas.fill(0)
+        centre = tuple(int(c) for c in np.floor(np.array([x, y]) / (N_VALUES - 1) * CANVAS * FIXED_POINT))
+        cv2.circle(canvas, centre, RADIUS_FIXED, 1, thickness=-1, shift=10)
+        r, c = rows, cols[x]
+        ok_r, ok_c = (r >= 0) & (r < CANVAS), (c >= 0) & (c < CANVAS)
+        inside[x][np.ix_(ok_r, ok_c)] = canvas[np.ix_(r[ok_r], c[ok_c])]
+        if inside[x].sum() != cv2.countNonZero(canvas): raise RuntimeError(f"threedots: OpenCV's dot ({x}, {y}) leaves its {WINDOW}-pixel window")
+    return inside
+
+# %% ../nbs/03_threedots.ipynb #88596deb
 @functools.cache
-def coverage_table() -> np.ndarray:
+def coverage_table(renderer: str = "numpy") -> np.ndarray:
     "Masks [64 (x), 64 (y), 12 (rows), 12 (cols), 2] uint64: canvas pixels a dot covers, per output pixel."
+    inside_of = {"opencv": _inside_opencv, "numpy": _inside_numpy}[check_renderer(renderer)]
     table = np.zeros((N_VALUES, N_VALUES, WINDOW, WINDOW, 2), np.uint64)
-    offsets = np.arange(WINDOW * UPSAMPLE)
-    q = window_start(np.arange(N_VALUES))[:, None] * UPSAMPLE + offsets          # canvas columns / rows per value
-    dq = (q - dot_centre(np.arange(N_VALUES))[:, None]) ** 2                      # [64, 120]
+    q = window_start(np.arange(N_VALUES))[:, None] * UPSAMPLE + np.arange(WINDOW * UPSAMPLE)   # canvas rows / cols per value
     for y in range(N_VALUES):
-        inside = dq[:, None, :] + dq[y][None, :, None] <= RADIUS ** 2              # [x, rows, cols]
+        inside = inside_of(y, q[y], q)                                                 # [x, rows, cols]
         blocks = inside.reshape(N_VALUES, WINDOW, UPSAMPLE, WINDOW, UPSAMPLE).transpose(0, 1, 3, 2, 4)
         bits = np.packbits(blocks.reshape(N_VALUES, WINDOW, WINDOW, 100), axis=-1)  # 13 bytes
         table[:, y] = np.pad(bits, ((0, 0), (0, 0), (0, 0), (0, 3))).view(np.uint64)
     return table
 
-def render_threedots(factors, block: int = 512) -> np.ndarray:
-    "Factors [n, 6] (x0, y0, x1, y1, x2, y2) in 0..63 -> float32 images [n, 1, 64, 64]: white 1, dots 0."
+# %% ../nbs/03_threedots.ipynb #7cd14e73
+@functools.cache
+def pixel_levels(renderer: str = "numpy") -> np.ndarray:
+    "float32 [101]: the pixel value of an output pixel with 0..100 black canvas pixels."
+    counts = np.arange(UPSAMPLE * UPSAMPLE + 1)
+    if check_renderer(renderer) == "numpy": return (1 - counts.astype(np.int32) / np.float32(UPSAMPLE * UPSAMPLE)).astype(np.float32)
+    canvas = np.ones((CANVAS, CANVAS, 1))                       # the paper's float64 canvas; output pixel k holds count k
+    for k in counts:
+        r, c = divmod(int(k), IMAGE_SIZE)
+        canvas[r * UPSAMPLE:(r + 1) * UPSAMPLE, c * UPSAMPLE:(c + 1) * UPSAMPLE, 0] = (np.arange(100) >= k).reshape(UPSAMPLE, UPSAMPLE)
+    resized = _cv2().resize(canvas, (IMAGE_SIZE, IMAGE_SIZE), interpolation=_cv2().INTER_AREA)
+    return resized.reshape(-1)[:len(counts)].astype(np.float32)
+
+# %% ../nbs/03_threedots.ipynb #5754c289
+def render_darkness(factors, renderer: str | None = None, block: int = 512) -> np.ndarray:
+    "Factors [n, 6] (x0, y0, x1, y1, x2, y2) in 0..63 -> uint8 [n, 64, 64]: black canvas pixels (0..100) per output pixel."
     f = np.asarray(factors, dtype=np.int64).reshape(-1, 6)
-    table, out = coverage_table(), np.empty((len(f), 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    table, out = coverage_table(check_renderer(renderer)), np.empty((len(f), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     span = np.arange(WINDOW)
     for start in range(0, len(f), block):
         fb = f[start:start + block]
@@ -61,9 +114,13 @@ def render_threedots(factors, block: int = 512) -> np.ndarray:
             rows = (window_start(y) + PAD)[:, None, None] + span[:, None]
             cols = (window_start(x) + PAD)[:, None, None] + span[None, :]
             masks[n, rows, cols] |= table[x, y]
-        covered = np.bitwise_count(masks[:, PAD:PAD + IMAGE_SIZE, PAD:PAD + IMAGE_SIZE]).sum(-1, dtype=np.int32)
-        out[start:start + block, 0] = 1 - covered / np.float32(UPSAMPLE * UPSAMPLE)
+        out[start:start + block] = np.bitwise_count(masks[:, PAD:PAD + IMAGE_SIZE, PAD:PAD + IMAGE_SIZE]).sum(-1)
     return out
+
+def render_threedots(factors, renderer: str | None = None, block: int = 512) -> np.ndarray:
+    "Factors [n, 6] (x0, y0, x1, y1, x2, y2) in 0..63 -> float32 images [n, 1, 64, 64]: white 1, dots 0."
+    renderer = check_renderer(renderer)
+    return pixel_levels(renderer)[render_darkness(factors, renderer, block)][:, None]
 
 # %% ../nbs/03_threedots.ipynb #abec52d3
 GENERATOR_VERSION = 1
@@ -82,25 +139,26 @@ class ThreeDots(GroundTruthDataset):
     factor_values = (np.arange(N_VALUES) / (N_VALUES - 1),) * 6
     image_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
 
-    def __init__(self, cache_size: int = 500_000, cache_seed: int = 0, cache_dir: str | os.PathLike | None = None):
+    def __init__(self, cache_size: int = 500_000, cache_seed: int = 0, cache_dir: str | os.PathLike | None = None,
+                 renderer: str | None = None):
         if isinstance(cache_size, bool) or not isinstance(cache_size, (int, np.integer)) or cache_size < 1:
             raise ValueError(f"cache_size: expected a positive integer, found {cache_size!r}")
         self.cache_size, self.cache_seed, self._cache_root, self._cache = int(cache_size), int(cache_seed), cache_dir, None
+        self.renderer = check_renderer(renderer)
 
-    def _render(self, factors): return render_threedots(factors)
+    def _render(self, factors): return render_threedots(factors, self.renderer)
 
     @property
     def training_factors(self) -> np.ndarray: return training_factors(self.cache_size, self.cache_seed)
 
     @property
     def training_cache(self) -> np.ndarray:
-        "Darkness counts uint8 [N, 64, 64] (pixel = 1 - count/100) of the training images (built on first use)."
+        "Darkness counts uint8 [N, 64, 64] (pixel = `pixel_levels(renderer)[count]`) of the training images (built on first use)."
         if self._cache is None:
-            params = dict(n=self.cache_size, seed=self.cache_seed)
+            params = dict(n=self.cache_size, seed=self.cache_seed, renderer=self.renderer)  # the two renderers never share a cache
             def build():
                 f = self.training_factors
-                return np.concatenate([np.round((1 - render_threedots(f[i:i + 8192])[:, 0]) * 100).astype(np.uint8)
-                                       for i in range(0, len(f), 8192)])
+                return np.concatenate([render_darkness(f[i:i + 8192], self.renderer) for i in range(0, len(f), 8192)])
             self._cache = cached_array(cache_dir(self.name, GENERATOR_VERSION, params, self._cache_root), "darkness", params, build)
         return self._cache
 
@@ -110,4 +168,4 @@ class ThreeDots(GroundTruthDataset):
             raise ValueError(f"batch_size: expected a positive integer, found {batch_size!r}")
         idx = batch_rng(seed, step).integers(self.cache_size, size=batch_size)
         dark = self.training_cache[idx]
-        return torch.from_numpy(1 - dark[:, None].astype(np.float32) / 100)
+        return torch.from_numpy(pixel_levels(self.renderer)[dark][:, None])

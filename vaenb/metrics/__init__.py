@@ -64,8 +64,8 @@ def evaluate(model, dataset, metrics: Sequence[str] = METRICS, seed: int = 0, nu
         if any(m in metrics for m in METRICS[:6]):
             rng = np.random.default_rng(seed)
             factors_train, factors_test = dataset.sample_factors(num_train, rng), dataset.sample_factors(num_test, rng)
-            codes_train = represent_factors(dataset, represent, factors_train, batch_size)
-            codes_test = represent_factors(dataset, represent, factors_test, batch_size)
+            codes_train = represent_factors(dataset, represent, factors_train, batch_size, "evaluate")
+            codes_test = represent_factors(dataset, represent, factors_test, batch_size, "evaluate")
             splits = (codes_train, factors_train, codes_test, factors_test)
         for metric in metrics:
             if metric == "mig": results["mig"] = mig(codes_train, factors_train)

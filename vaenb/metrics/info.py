@@ -8,21 +8,32 @@ from __future__ import annotations
 import numpy as np
 
 # %% auto #0
-__all__ = ['check_codes', 'check_factors', 'check_codes_factors', 'histogram_discretize', 'discrete_mutual_info',
+__all__ = ['MAX_ABS_CODE', 'check_codes', 'check_factors', 'check_codes_factors', 'histogram_discretize', 'discrete_mutual_info',
            'discrete_entropy', 'mutual_info_matrix', 'mig', 'modularity_from_mi', 'modularity']
 
+# %% ../../nbs/20_metrics_info.ipynb #fb9d8f62
+MAX_ABS_CODE = 1e30  # see above: keeps float32 casts, squares and sums of codes finite
+
+def _check_code_values(codes: np.ndarray, name: str, metric: str | None):
+    "A `ValueError` naming `metric` and `name` at the first non-finite code or code beyond ±`MAX_ABS_CODE`."
+    where = f"{metric}: {name}" if metric else name
+    bad = ~(np.abs(codes) <= MAX_ABS_CODE)  # NaN compares False, so it is caught here too
+    if not bad.any(): return
+    rows, cols = np.nonzero(bad)
+    value = codes[rows[0], cols[0]]
+    expected = "finite values" if not np.isfinite(value) else f"|values| <= MAX_ABS_CODE = {MAX_ABS_CODE:g} (larger codes overflow the metrics)"
+    raise ValueError(f"{where}: expected {expected}, found {value} at [{rows[0]}, {cols[0]}]")
+
 # %% ../../nbs/20_metrics_info.ipynb #f03437a2
-def check_codes(codes, name: str = "codes") -> np.ndarray:
-    "`codes` as a finite float64 array `[N, d]`; a `ValueError` naming `name` otherwise."
+def check_codes(codes, name: str = "codes", metric: str | None = None) -> np.ndarray:
+    "`codes` as a float64 array `[N, d]` with finite values within ±`MAX_ABS_CODE`; a `ValueError` naming `metric` and `name` otherwise."
     codes = np.asarray(codes)
     if codes.ndim != 2: raise ValueError(f"{name}: expected a 2-D array [N, d], found shape {codes.shape}")
     if not (np.issubdtype(codes.dtype, np.number) or codes.dtype == bool):
         raise ValueError(f"{name}: expected numbers, found dtype {codes.dtype}")
     codes = codes.astype(np.float64)
     if codes.shape[1] == 0: raise ValueError(f"{name}: expected at least one code dimension, found shape {codes.shape}")
-    if not np.isfinite(codes).all():
-        rows, cols = np.nonzero(~np.isfinite(codes))
-        raise ValueError(f"{name}: expected finite values, found {codes[rows[0], cols[0]]} at [{rows[0]}, {cols[0]}]")
+    _check_code_values(codes, name, metric)
     return codes
 
 def check_factors(factors, name: str = "factors") -> np.ndarray:
@@ -40,9 +51,9 @@ def check_factors(factors, name: str = "factors") -> np.ndarray:
             raise ValueError(f"{name}[:, {j}]: every factor must take at least two values, found only {values.tolist()}")
     return factors
 
-def check_codes_factors(codes, factors, min_samples: int = 2, names: tuple[str, str] = ("codes", "factors")):
-    "Check `codes [N, d]` and `factors [N, k]` together: same `N`, at least `min_samples` rows."
-    codes, factors = check_codes(codes, names[0]), check_factors(factors, names[1])
+def check_codes_factors(codes, factors, min_samples: int = 2, names: tuple[str, str] = ("codes", "factors"), metric: str | None = None):
+    "Check `codes [N, d]` and `factors [N, k]` together: same `N`, at least `min_samples` rows; errors about codes name `metric`."
+    codes, factors = check_codes(codes, names[0], metric), check_factors(factors, names[1])
     if len(codes) != len(factors):
         raise ValueError(f"{names[0]}, {names[1]}: expected the same number of rows, found {len(codes)} and {len(factors)}")
     if len(codes) < min_samples:
@@ -107,15 +118,15 @@ def _check_num_bins(num_bins, num_samples: int):
     if num_samples < num_bins:
         raise ValueError(f"codes: expected at least num_bins={num_bins} samples to fill the histogram, found {num_samples}")
 
-def mutual_info_matrix(codes, factors, num_bins: int = 20) -> np.ndarray:
-    "Plug-in MI `[d, k]` between histogram-discretised `codes` and `factors` (disentanglement_lib's MI matrix)."
-    codes, factors = check_codes_factors(codes, factors)
+def mutual_info_matrix(codes, factors, num_bins: int = 20, metric: str = "mutual_info_matrix") -> np.ndarray:
+    "Plug-in MI `[d, k]` between histogram-discretised `codes` and `factors` (disentanglement_lib's MI matrix); errors name `metric`."
+    codes, factors = check_codes_factors(codes, factors, metric=metric)
     _check_num_bins(num_bins, len(codes))
     return discrete_mutual_info(histogram_discretize(codes, num_bins), factors)
 
 def mig(codes, factors, num_bins: int = 20) -> float:
     "Mutual information gap of `codes [N, d]` for integer `factors [N, k]` (Chen et al. 2018)."
-    mi = mutual_info_matrix(codes, factors, num_bins)
+    mi = mutual_info_matrix(codes, factors, num_bins, "mig")
     if mi.shape[0] < 2: raise ValueError(f"codes: MIG needs at least 2 code dimensions, found {mi.shape[0]}")
     top_two = -np.sort(-mi, axis=0)[:2]
     return float(np.mean((top_two[0] - top_two[1]) / discrete_entropy(check_factors(factors))))
@@ -137,4 +148,4 @@ def modularity(codes, factors, num_bins: int = 20) -> float:
     "Modularity of `codes [N, d]` for integer `factors [N, k]`, from the histogram-discretised MI matrix."
     factors = check_factors(factors)
     if factors.shape[1] < 2: raise ValueError(f"factors: modularity needs at least 2 factors, found {factors.shape[1]}")
-    return modularity_from_mi(mutual_info_matrix(codes, factors, num_bins))
+    return modularity_from_mi(mutual_info_matrix(codes, factors, num_bins, "modularity"))

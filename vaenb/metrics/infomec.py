@@ -5,6 +5,8 @@
 # %% ../../nbs/23_infomec.ipynb #bea2fb20
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn import feature_selection, linear_model, metrics, preprocessing
 
@@ -20,7 +22,7 @@ def _standardize(codes: np.ndarray) -> np.ndarray:
 
 def normalized_mutual_info(codes, factors, discrete_latents: bool = False, n_neighbors: int = 3, seed: int = 0) -> np.ndarray:
     "NMI `[d, k]`: I(z_i; v_j) / H(v_j), kNN-estimated for continuous latents, plug-in for discrete ones."
-    codes, factors = check_codes_factors(codes, factors, min_samples=2)
+    codes, factors = check_codes_factors(codes, factors, min_samples=2, metric="normalized_mutual_info")
     entropy = discrete_entropy(factors)
     if discrete_latents: return discrete_mutual_info(codes, factors) / entropy
     standardized = _standardize(codes)
@@ -56,7 +58,7 @@ def _in_sample_log_loss(features: np.ndarray, labels: np.ndarray, max_iter: int)
 
 def info_explicitness(codes, factors, discrete_latents: bool = False, max_iter: int = 500) -> float:
     "InfoE: mean over sources of the log-loss a linear classifier on all latents saves over the intercept-only model."
-    codes, factors = check_codes_factors(codes, factors, min_samples=2)
+    codes, factors = check_codes_factors(codes, factors, min_samples=2, metric="info_explicitness")
     if discrete_latents: features = preprocessing.OneHotEncoder(sparse_output=False).fit_transform(codes)
     else: features = _standardize(codes)
     null = np.zeros_like(codes)
@@ -65,6 +67,15 @@ def info_explicitness(codes, factors, discrete_latents: bool = False, max_iter: 
         h_model, h_null = _in_sample_log_loss(features, labels, max_iter), _in_sample_log_loss(null, labels, max_iter)
         gains.append((h_null - h_model) / h_null)
     return float(np.mean(gains))
+
+# %% ../../nbs/23_infomec.ipynb #46b9f4dc
+def _compactness(active_nmi: np.ndarray) -> float:
+    "InfoC from the NMI `[L_A, S]` of the active latents; NaN with a `RuntimeWarning` for a single active latent."
+    if len(active_nmi) == 1:
+        warnings.warn("infomec: InfoC is undefined with a single active latent (chance level 1/L_A = 1); returning NaN "
+                      "as the references do", RuntimeWarning, stacklevel=3)
+        return float("nan")
+    return concentration(active_nmi.T)
 
 # %% ../../nbs/23_infomec.ipynb #91d787b4
 def active_latents(codes, discrete_latents: bool = False, activity_divisor: float = 20.0) -> np.ndarray:
@@ -76,8 +87,11 @@ def active_latents(codes, discrete_latents: bool = False, activity_divisor: floa
 def infomec(codes, factors, discrete_latents: bool = False, n_neighbors: int = 3, activity_divisor: float = 20.0,
             max_iter: int = 500, seed: int = 0) -> dict[str, float]:
     "InfoM, InfoC and InfoE (Hsu et al. 2023) of `codes [N, d]` for integer `factors [N, k]`, as FactorQVAE computes them."
-    codes, factors = check_codes_factors(codes, factors, min_samples=2)
+    codes, factors = check_codes_factors(codes, factors, min_samples=2, metric="infomec")
     active = active_latents(codes, discrete_latents, activity_divisor)
+    if not active.any():
+        raise ValueError("infomec: codes: expected at least one active latent, found none (every latent is constant); "
+                         "InfoM and InfoC are undefined, and the references raise too")
     nmi = normalized_mutual_info(codes, factors, discrete_latents, n_neighbors, seed)[active]
-    return {"infom": concentration(nmi), "infoc": concentration(nmi.T) if len(nmi) else 0.0,
+    return {"infom": concentration(nmi), "infoc": _compactness(nmi),
             "infoe": info_explicitness(codes, factors, discrete_latents, max_iter)}

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import numpy as np
 from sklearn import linear_model
 
+from .info import check_codes
+
 # %% auto #0
 __all__ = ['represent_factors', 'factor_vae_score', 'beta_vae_score']
 
@@ -22,8 +24,9 @@ def _check_count(name: str, value, minimum: int):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, found {value!r}")
 
-def represent_factors(dataset, represent: Callable[[np.ndarray], np.ndarray], factors, batch_size: int = 1024) -> np.ndarray:
-    "Codes `[n, d]` of the images of `factors [n, k]`, rendered and encoded `batch_size` at a time."
+def represent_factors(dataset, represent: Callable[[np.ndarray], np.ndarray], factors, batch_size: int = 1024,
+                      metric: str = "represent_factors") -> np.ndarray:
+    "Codes `[n, d]` of the images of `factors [n, k]`, encoded `batch_size` at a time; bad codes raise an error naming `metric`."
     factors = np.asarray(factors)
     codes = []
     for start in range(0, len(factors), batch_size):
@@ -31,8 +34,7 @@ def represent_factors(dataset, represent: Callable[[np.ndarray], np.ndarray], fa
         out = np.asarray(represent(dataset.images(chunk)), dtype=np.float64)
         if out.ndim != 2 or len(out) != len(chunk):
             raise ValueError(f"represent: expected codes of shape [{len(chunk)}, d] for {len(chunk)} images, found {out.shape}")
-        if not np.isfinite(out).all(): raise ValueError("represent: returned non-finite codes")
-        codes.append(out)
+        codes.append(check_codes(out, "represent's codes", metric))  # the shared finite, within ±MAX_ABS_CODE check
     return np.concatenate(codes)
 
 # %% ../../nbs/22_metrics_intervention.ipynb #d82fe2ce
@@ -49,7 +51,7 @@ def _factor_vae_votes(dataset, represent, rng, num_votes, batch_size, global_var
             factors[:, k] = factors[0, k]
             fixed.append(k)
             batches.append(factors)
-        codes = represent_factors(dataset, represent, np.concatenate(batches)).reshape(len(batches), batch_size, -1)
+        codes = represent_factors(dataset, represent, np.concatenate(batches), metric="factor_vae_score").reshape(len(batches), batch_size, -1)
         ratios = codes.var(axis=1, ddof=1)[:, active_dims] / global_variances[active_dims]
         np.add.at(votes, (np.array(fixed), active_dims[ratios.argmin(axis=1)]), 1)
     return votes
@@ -66,7 +68,7 @@ def factor_vae_score(dataset, represent: Callable[[np.ndarray], np.ndarray], see
                                  ("num_variance_estimate", num_variance_estimate, 2), ("votes_per_call", votes_per_call, 1)]:
         _check_count(name, value, minimum)
     rng = np.random.default_rng(seed)
-    global_variances = represent_factors(dataset, represent, dataset.sample_factors(num_variance_estimate, rng)).var(axis=0, ddof=1)
+    global_variances = represent_factors(dataset, represent, dataset.sample_factors(num_variance_estimate, rng), metric="factor_vae_score").var(axis=0, ddof=1)
     active = np.sqrt(global_variances) >= prune_threshold
     if not active.any(): return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
     train_votes = _factor_vae_votes(dataset, represent, rng, num_train, batch_size, global_variances, active, votes_per_call)
@@ -89,7 +91,7 @@ def _beta_vae_points(dataset, represent, rng, num_points, batch_size, points_per
             second[:, k] = first[:, k]
             labels.append(k)
             pairs += [first, second]
-        codes = represent_factors(dataset, represent, np.concatenate(pairs)).reshape(len(pairs) // 2, 2, batch_size, -1)
+        codes = represent_factors(dataset, represent, np.concatenate(pairs), metric="beta_vae_score").reshape(len(pairs) // 2, 2, batch_size, -1)
         features.append(np.abs(codes[:, 0] - codes[:, 1]).mean(axis=1))
     return np.concatenate(features), np.array(labels, dtype=np.int64)
 

@@ -18,10 +18,10 @@ from .trees import PresortedGBC, presorted_trees_match_sklearn
 __all__ = ['sap_score_matrix', 'sap', 'dci_from_importance', 'dci_importance', 'dci', 'explicitness']
 
 # %% ../../nbs/21_metrics_predictor.ipynb #e71b07df
-def _check_splits(codes_train, factors_train, codes_test, factors_test, min_samples: int = 2):
-    "Check both splits and that they agree on the number of code dimensions and factors."
-    codes_train, factors_train = check_codes_factors(codes_train, factors_train, min_samples, ("codes_train", "factors_train"))
-    codes_test, factors_test = check_codes_factors(codes_test, factors_test, 1, ("codes_test", "factors_test"))
+def _check_splits(codes_train, factors_train, codes_test, factors_test, metric: str, min_samples: int = 2):
+    "Check both splits and that they agree on the number of code dimensions and factors; errors about codes name `metric`."
+    codes_train, factors_train = check_codes_factors(codes_train, factors_train, min_samples, ("codes_train", "factors_train"), metric)
+    codes_test, factors_test = check_codes_factors(codes_test, factors_test, 1, ("codes_test", "factors_test"), metric)
     if codes_test.shape[1] != codes_train.shape[1]:
         raise ValueError(f"codes_test: expected {codes_train.shape[1]} code dimensions like codes_train, found {codes_test.shape[1]}")
     if factors_test.shape[1] != factors_train.shape[1]:
@@ -31,7 +31,7 @@ def _check_splits(codes_train, factors_train, codes_test, factors_test, min_samp
 # %% ../../nbs/21_metrics_predictor.ipynb #d072217e
 def sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors: bool = False) -> np.ndarray:
     "SAP's score matrix `[d, k]`: per code dimension and factor, single-code test accuracy (or train R² if continuous)."
-    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test)
+    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test, "sap")
     if continuous_factors:
         z = codes_train - codes_train.mean(axis=0)
         v = factors_train - factors_train.mean(axis=0)
@@ -90,7 +90,7 @@ def _worker_count(n_jobs: int | None) -> int:
 
 def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1, n_estimators: int = 100):
     "Importance matrix `[d, k]` and per-factor train/test accuracies of one gradient-boosted tree classifier per factor."
-    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test)
+    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test, "dci")
     factors = range(factors_train.shape[1])
     if not (isinstance(n_estimators, int) and n_estimators >= 1):
         raise ValueError(f"n_estimators: expected a positive number of boosting stages (the reference uses 100), found {n_estimators!r}")
@@ -117,7 +117,7 @@ def _macro_auc(labels, probabilities, classes) -> float:
 
 def explicitness(codes_train, factors_train, codes_test, factors_test) -> dict[str, float]:
     "Explicitness (Ridgeway & Mozer 2018): mean one-vs-rest ROC-AUC of a logistic regression per factor."
-    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test)
+    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test, "explicitness")
     mean, std = codes_train.mean(axis=0), codes_train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     x_train, x_test = (codes_train - mean) / std, (codes_test - mean) / std
