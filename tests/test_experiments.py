@@ -224,3 +224,29 @@ def test_records_carry_package_versions(tmp_path):
                 "dask": dask.__version__, "papermill": papermill.__version__, "torch": torch.__version__}
     assert {k: read_record(tmp_path)["environment"]["packages"][k] for k in expected} == expected
     assert record["environment"]["packages"] == read_record(tmp_path)["environment"]["packages"]
+
+
+def test_mipe_paper_runs_carry_the_paper_settings():
+    from vaenb.experiments import mipe_runs
+    from vaenb.vae import create_model
+    runs = mipe_runs("paper")
+    assert {(r.dataset, r.label) for r in runs if r.seed == 0} == {
+        (d, label) for d in ("dsprites-official", "shapes3d-official", "cars3d")
+        for label in ("β-VAE", "MIPET-β-VAE", "β-TCVAE", "MIPET-β-TCVAE", "CLG-VAE", "MIPET-CLG-VAE")}
+    # label: (model, β (None: the model's own default), MIPE units, backbone)
+    expected = {"β-VAE": ("betavae", 4.0, 0, "mipet-conv"), "MIPET-β-VAE": ("mipet-betavae", 1.0, 3, "mipet-conv"),
+                "β-TCVAE": ("betatcvae", 4.0, 0, "mipet-conv"), "MIPET-β-TCVAE": ("mipet-betatcvae", None, 3, "mipet-conv"),
+                "CLG-VAE": ("clgvae", None, 0, "conv-unpadded"), "MIPET-CLG-VAE": ("mipet-clgvae", None, 1, "conv-unpadded")}
+    for r in runs:
+        model, beta, units, backbone = expected[r.label]
+        p = r.model_params
+        assert (r.model, p.get("beta"), p["mipe_units"], p["backbone"]) == (model, beta, units, backbone), (r.dataset, r.label, p)
+        assert (p["lr"], p["mipe_lr"], p["adam_beta1"], p["adam_beta2"], p["weight_decay"], p["init"]) == (4e-4, 4e-4, 0.9, 0.999, 0.0, "xavier_all")
+        assert p["hidden_dim"] == (256 if "CLG" in r.label or r.dataset != "dsprites-official" else 128), (r.dataset, r.label)
+        assert (r.steps, r.batch_size) == (75_000, 256)
+        t = r.train_params
+        assert (t["grad_clip"], t["lr_schedule"], t["amp"]) == (1.0, "constant", "off")
+    assert sorted({r.seed for r in runs}) == [0, 1, 2, 3, 4]
+    # the CLG rows hold the official CLG encoder: unpadded convs, 64·2·2 = 256 features into the first linear layer
+    clg = next(r for r in runs if r.label == "MIPET-CLG-VAE" and r.dataset == "dsprites-official")
+    assert create_model({"model": clg.model, **clg.model_params}).encoder.net[9].in_features == 256

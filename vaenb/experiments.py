@@ -549,15 +549,19 @@ def mipe_runs(profile: str) -> list[RunConfig]:
     if profile == "quick":
         evals = {"num_train": 1000, "num_test": 500, "n_jobs": 1, "factor_vae_params": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 2000}}
         return _grid("mipe", profile, MIPE_ROWS, ["dsprites"], (0, 1), 500, 64, MIPE_METRICS, {**QUICK_TRAIN, "grad_clip": 1.0}, evals)
-    from vaenb.mipe import paper_config
+    from vaenb.mipe import PAPER_PROFILE, paper_config
+    train = dict(PAPER_PROFILE["train"])
+    steps, batch = train.pop("steps"), train.pop("batch_size")
     runs = []
     for dataset, key in MIPE_PAPER_DATASETS.items():
         rows = {}
         for label, (name, params) in MIPE_ROWS.items():
             partner = name if name.startswith("mipet-") else f"mipet-{name}"
             official = {k: v for k, v in paper_config(partner, key).items() if k != "model"}
-            rows[label] = (name, {**params, **official, **({} if name == partner else {"mipe_units": 0})})
-        runs += _grid("mipe", profile, rows, [dataset], range(5), 75_000, 256, MIPE_METRICS, {"grad_clip": 1.0, "log_every": 500, "checkpoint_every": 5000})
+            # the partner's paper settings, then the row's own (a baseline's β), and a baseline has no MIPE units
+            rows[label] = (name, {**official, **params, **({} if name == partner else {"mipe_units": 0})})
+        runs += _grid("mipe", profile, rows, [dataset], PAPER_PROFILE["seeds"], steps, batch, MIPE_METRICS,
+                      {**train, "log_every": 500, "checkpoint_every": 5000})
     return runs
 
 # %% ../nbs/50_experiments.ipynb #6fa36ea4

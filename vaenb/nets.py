@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -23,13 +24,15 @@ def _check_image(channels: int, image_size: int, sizes: tuple[int, ...], backbon
         raise ValueError(f"image_size: the {backbone!r} backbone takes {' or '.join(map(str, sizes))}-pixel square images, found {image_size}")
 
 class ConvEncoder(nn.Module):
-    "The disentanglement_lib convolutional encoder: 4 stride-2 convs, FC `hidden`, FC `out_dim`."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256):
+    "The disentanglement_lib convolutional encoder: 4 stride-2 convs (`padding` 1 or 0), FC `hidden`, FC `out_dim`."
+    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256, padding: int = 1):
         super().__init__()
-        _check_image(channels, image_size, (64,), "conv")
+        _check_image(channels, image_size, (64,), "conv" if padding == 1 else "conv-unpadded")
+        if padding not in (0, 1): raise ValueError(f"padding: expected 0 or 1, found {padding!r}")
         widths = (channels, 32, 32, 64, 64)
-        convs = [m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2, 1), nn.ReLU())]
-        self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * 4 * 4, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+        convs = [m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2, padding), nn.ReLU())]
+        side = 4 if padding else 2   # unpadded: 64 → 31 → 14 → 6 → 2
+        self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * side * side, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x)
 
@@ -97,6 +100,7 @@ def build_backbone(name: str, channels: int, image_size: int, encoder_out: int, 
     return b.encoder(channels, encoder_out, image_size, h), b.decoder(channels, latent_dim, image_size, h)
 
 register_backbone("conv", ConvEncoder, ConvDecoder, hidden=256)
+register_backbone("conv-unpadded", partial(ConvEncoder, padding=0), ConvDecoder, hidden=256)
 register_backbone("mlp", MLPEncoder, MLPDecoder, hidden=1200)
 
 # %% ../nbs/10_nets.ipynb #5ca3ec6d
