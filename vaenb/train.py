@@ -178,9 +178,10 @@ def _write_checkpoint(path: str | os.PathLike, state: dict):
     bad = _nonfinite(state)
     if bad: raise FloatingPointError(f"checkpoint {path}: not written: non-finite values in {', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}")
     buffer = io.BytesIO(); torch.save(state, buffer)
-    payload = buffer.getvalue()
-    with atomic_write(path, "wb") as f:
-        torch.save({"format": CHECKPOINT_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, f)
+    payload = buffer.getbuffer()
+    record = {"format": CHECKPOINT_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(),
+              "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}   # a tensor: stored verbatim, loads weights-only
+    with atomic_write(path, "wb") as f: torch.save(record, f)
 
 def save_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, step: int, config: TrainConfig):
     "Write the full training state after `step` completed steps to `path`, atomically, with its checksum; refuses non-finite state."
@@ -193,11 +194,12 @@ def _verified_state(path: Path, record) -> dict:
         warnings.warn(f"checkpoint {path}: written without a checksum (by vaenb before checksums); its integrity cannot be checked",
                       stacklevel=3)
         return record
-    digest = hashlib.sha256(record["payload"]).hexdigest()
+    payload = record["payload"].numpy().tobytes()
+    digest = hashlib.sha256(payload).hexdigest()
     if digest != record["sha256"]:
         raise ValueError(f"checkpoint {path}: corrupt: its contents hash to sha256 {digest}, but {record['sha256']} was stored "
                          "when it was written; delete it (and the run's metrics.jsonl) to start the run over")
-    return torch.load(io.BytesIO(record["payload"]), map_location="cpu", weights_only=True)
+    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     "The contents of a checkpoint (a run's `out_dir` or its `checkpoint.pt`), tensors on the CPU, after checking its checksum."
