@@ -4,6 +4,7 @@ import json
 import pytest
 
 from vaenb.cli import main
+from vaenb.core import seed_everything
 from vaenb.experiments import (NOTEBOOK, RECORD, RunConfig, build_report, build_run, execute_run, load_run, read_record,
                                reproduce, run_directory, run_sweep, study_runs)
 from vaenb.train import train
@@ -46,6 +47,7 @@ def test_failed_run_is_recorded_not_raised(tmp_path):
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     config = smoke(steps=8)
     run_dir = run_directory(config, tmp_path)
+    seed_everything(config.seed)                                        # as the train_eval notebook does: seeded weights
     data, model, train_config = build_run(config, run_dir)
     train(model, data, train_config, steps=4)                           # "killed" after step 4: checkpoint, no record
     assert read_record(run_dir) is None
