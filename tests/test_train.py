@@ -4,6 +4,8 @@ A property test draws the kill point, the checkpoint interval, the schedule and 
 with an adversary whose step runs its own forward pass (so the restored RNG matters in both steps); a
 slow test does the same for the standard convolutional β-VAE under bf16 autocast and channels-last.
 """
+import multiprocessing
+import re
 import tempfile
 
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from vaenb.core import seed_everything
-from vaenb.train import load_checkpoint, read_log, train
+from vaenb.train import load_checkpoint, read_log, save_checkpoint, train
 from vaenb.vae import Regulariser, create_model
 
 
@@ -125,3 +127,182 @@ def test_factorvae_resume_is_bit_exact():
         assert any(c.startswith("adversary/") for c in straight.metrics.columns)
         assert run(make_model, images, config, f"{d}/killed", stop_at=3) is None
         assert_same_run(straight, run(make_model, images, config, f"{d}/killed"))
+
+
+# ---- issue 20: nothing lost, nothing silent --------------------------------------------------------------
+
+TINY = dict(backbone="mlp", image_size=8, latent_dim=3, hidden_dim=8, lr=1e-3)
+QUICK = dict(steps=4, batch_size=8, log_every=1, checkpoint_every=2, progress=False)
+
+
+def tiny_model(seed=0, name="betavae", **overrides):
+    seed_everything(seed)
+    return create_model(name, **{**TINY, **overrides})
+
+
+def _hold_run(out_dir, started, release):
+    "Child process: train `out_dir`, pausing at the first log step until `release` is set."
+    def pause(record):
+        started.set()
+        release.wait(120)
+    train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK, out_dir=out_dir, callbacks=[pause])
+
+
+def test_second_process_on_the_same_run_fails_fast(tmp_path):
+    "Point 3: while one process trains a run, `train` on the same out_dir in another process refuses at once."
+    ctx = multiprocessing.get_context("spawn")
+    started, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_run, args=(str(tmp_path), started, release))
+    holder.start()
+    try:
+        assert started.wait(120), "the first process never reached its first log step"
+        with pytest.raises(RuntimeError) as error:
+            train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK, out_dir=str(tmp_path))
+        assert str(tmp_path) in str(error.value) and f"pid {holder.pid}" in str(error.value), str(error.value)
+    finally:
+        release.set()
+        holder.join(120)
+    assert holder.exitcode == 0
+    assert read_log(tmp_path)["step"].tolist() == [1, 2, 3, 4]   # one writer: no duplicated or out-of-order rows
+    train(tiny_model(), BernoulliNoise((1, 8, 8)), {**QUICK, "steps": 6}, out_dir=str(tmp_path))   # the lock died with its holder
+
+
+def test_stale_temp_files_are_removed_when_a_run_starts(tmp_path):
+    "Point 4: the temporary files of killed atomic writes go; files with other names stay."
+    stale = [".checkpoint.pt.k1ll_3d0.tmp", ".metrics.jsonl.abcd1234.tmp", ".config.json.zzzzzzzz.tmp"]
+    kept = [".checkpoint.pt.keep", "notes.tmp", ".checkpoint.pt.short.tmp", ".other.pt.abcd1234.tmp"]
+    for name in stale + kept: (tmp_path / name).write_bytes(b"partial")
+    train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK, out_dir=str(tmp_path))
+    left = {p.name for p in tmp_path.iterdir()}
+    assert not left & set(stale) and set(kept) <= left
+
+
+def test_the_documented_pattern_is_reproducible():
+    "Point 5: `create_model(..., seed=s)` then `train(..., seed=s)` gives the same tensors whatever ran before."
+    def documented(seed):
+        model = create_model("betavae", seed=seed, **TINY)
+        return train(model, BernoulliNoise((1, 8, 8)), steps=6, batch_size=8, seed=seed, log_every=3, progress=False)
+    torch.manual_seed(1)
+    first = documented(3)
+    torch.rand(100)   # the global generator moves between the runs
+    second = documented(3)
+    for k, v in first.model.state_dict().items(): assert torch.equal(v, second.model.state_dict()[k]), k
+    assert first.metrics["loss"].tolist() == second.metrics["loss"].tolist()
+    # the same numbers as the older pattern seed_everything(s); create_model(...); train(..., seed=s)
+    older = train(tiny_model(3), BernoulliNoise((1, 8, 8)), steps=6, batch_size=8, seed=3, log_every=3, progress=False)
+    for k, v in first.model.state_dict().items(): assert torch.equal(v, older.model.state_dict()[k]), k
+
+
+def test_a_model_with_unseeded_weights_is_refused():
+    torch.rand(1)   # whatever seeded the generator before, it has drawn since
+    model = create_model("betavae", **TINY)
+    with pytest.raises(ValueError, match=r"train: seed=3 cannot reproduce this run: .* create_model\(\.\.\., seed=3\)"):
+        train(model, BernoulliNoise((1, 8, 8)), steps=2, batch_size=8, seed=3, progress=False)
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_an_error(tmp_path):
+    "Point 7: a checkpoint whose tensor data changed after writing is refused, naming the file."
+    result = train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK, out_dir=str(tmp_path))
+    path = tmp_path / "checkpoint.pt"
+    weights = max(result.model.state_dict().values(), key=torch.numel).numpy().tobytes()   # the largest weight matrix
+    data = bytearray(path.read_bytes())
+    at = data.find(weights[:64])
+    assert at > 0, "the weights are stored verbatim"
+    data[at + 10] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(path))}: corrupt"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match="corrupt"):
+        train(tiny_model(), BernoulliNoise((1, 8, 8)), {**QUICK, "steps": 6}, out_dir=str(tmp_path))
+
+
+def test_non_finite_optimiser_state_is_never_written(tmp_path):
+    "Point 7: finite weights with a NaN in Adam's moments make no checkpoint."
+    result = train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK)
+    optimizers = result.model.make_optimizers()
+    optimizers["model"].load_state_dict(load_checkpoint_free_state(result))
+    next(iter(optimizers["model"].state.values()))["exp_avg"].view(-1)[0] = float("nan")
+    with pytest.raises(FloatingPointError, match="model optimiser state 0.exp_avg"):
+        save_checkpoint(tmp_path / "checkpoint.pt", result.model, optimizers, 4, result.config)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def load_checkpoint_free_state(result):
+    "An Adam state for `result.model` with moments in every slot (one real step on a batch)."
+    opt = result.model.make_optimizers()["model"]
+    result.model.loss(BernoulliNoise((1, 8, 8)).batch(0, 8, 0))["loss"].backward()
+    opt.step()
+    return opt.state_dict()
+
+
+class NaNBuffer(Regulariser):
+    "A zero term whose running buffer turns NaN at step `at`: the weights and the loss stay finite."
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+        self.register_buffer("running", torch.zeros(()))
+
+    def terms(self, model, x, out, step):
+        if step >= self.at: self.running.fill_(float("nan"))
+        return {"zero": 0 * out["z"].sum()}, {}
+
+
+def test_the_kept_checkpoint_is_the_last_finite_one(tmp_path):
+    "Point 7: the message names a checkpoint that really is finite, at the step it says."
+    model = tiny_model()
+    model.regularisers["nan_buffer"] = NaNBuffer(at=5)
+    with pytest.raises(FloatingPointError) as error:
+        train(model, BernoulliNoise((1, 8, 8)), {**QUICK, "steps": 8}, out_dir=str(tmp_path))
+    assert "nan_buffer.running" in str(error.value) and "the last good checkpoint (step 4) is kept" in str(error.value), str(error.value)
+    state = load_checkpoint(tmp_path)
+    assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_a_non_finite_checkpoint_is_not_resumed(tmp_path):
+    "Point 7: a NaN checkpoint from before the check (no checksum) is refused, not called the last good one."
+    train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK, out_dir=str(tmp_path))
+    state = load_checkpoint(tmp_path)
+    state["model"]["decoder.net.0.weight"].fill_(float("nan"))
+    torch.save(state, tmp_path / "checkpoint.pt")   # the format of vaenb before checksums
+    with pytest.warns(UserWarning, match="without a checksum"), pytest.raises(FloatingPointError, match="cannot resume from non-finite"):
+        train(tiny_model(), BernoulliNoise((1, 8, 8)), {**QUICK, "steps": 6}, out_dir=str(tmp_path))
+
+
+class Images(BernoulliNoise):
+    "BernoulliNoise images passed through `transform` (a dtype, a scale, a NaN)."
+    def __init__(self, transform, image_shape=(1, 8, 8)):
+        super().__init__(image_shape)
+        self.transform = transform
+
+    def batch(self, step, batch_size, seed):
+        return self.transform(super().batch(step, batch_size, seed))
+
+
+@pytest.mark.parametrize("transform, error, message", [
+    (lambda x: (255 * x).to(torch.uint8), TypeError, "found dtype torch.uint8; divide 8-bit images by 255"),
+    (lambda x: 255 * x, ValueError, r"pixel values span \[0, 255\], but the bernoulli reconstruction of VAE expects images in \[0, 1\]"),
+    (lambda x: x.index_fill(0, torch.tensor([3]), float("nan")), ValueError, "64 pixel values are NaN or inf"),
+    (lambda x: x[:0], ValueError, "expected 8 images, found 0"),
+])
+def test_bad_images_are_refused_before_the_first_step(transform, error, message):
+    "Point 9: images the model cannot use fail with what was expected and found."
+    with pytest.raises(error, match=message):
+        train(tiny_model(), Images(transform), QUICK)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_other_float_precisions_are_converted(dtype):
+    "Point 9: float64 and float16 images in [0, 1] train exactly like their float32 originals."
+    reference = train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK)
+    converted = train(tiny_model(), Images(lambda x: x.to(dtype)), QUICK)
+    for k, v in reference.model.state_dict().items(): assert torch.equal(v, converted.model.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("name, extra, smallest", [
+    ("factorvae", dict(tc_hidden=8, tc_layers=1), 2), ("dipvae1", {}, 2), ("betatcvae", {}, 2),
+    ("factorqvae", dict(codebook_size=4, tc_hidden=8, tc_layers=2), 4), ("factordvae", dict(codebook_size=4, tc_hidden=8, tc_layers=2), 4),
+])
+def test_batches_too_small_for_the_estimators_are_refused(name, extra, smallest):
+    "Point 9: a batch below the model's minimum is a config error naming batch_size and the part that needs more."
+    with pytest.raises(ValueError, match=rf"TrainConfig.batch_size: expected an integer >= {smallest} for this {name} model .*found {smallest - 1}"):
+        train(tiny_model(name=name, **extra), BernoulliNoise((1, 8, 8)), {**QUICK, "batch_size": smallest - 1})

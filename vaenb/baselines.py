@@ -69,6 +69,7 @@ def discriminator_mlp(in_dim: int, hidden: int, hidden_layers: int) -> nn.Sequen
 class TCDiscriminator(Regulariser):
     "FactorVAE's total-correlation term γ·E[ℓ₀ − ℓ₁], with the discriminator trained by the adversary step."
     adversarial = True
+    min_batch_size = 2   # a permutation across a batch of one is the batch itself: nothing to tell apart
 
     def __init__(self, config: ModelConfig, model: VAE):
         super().__init__()
@@ -176,6 +177,7 @@ class BetaTCVAEConfig(ModelConfig):
 class BetaTCVAE(VAE):
     "Chen et al. (2018): the total correlation of q(z) is weighted by β."
     config_class = BetaTCVAEConfig
+    min_batch_size = 2     # q(z) is estimated from the other samples of the batch: with one, the TC is 0
     plain_kl_term = None   # the KL is reshaped (see the equation), not β·KL
 
     def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
@@ -221,6 +223,7 @@ class DIPVAEConfig(ModelConfig):
 class DIPVAE(VAE):
     "Kumar et al. (2018): β·KL plus a penalty on the deviation of the latent covariance from the identity."
     config_class = DIPVAEConfig
+    min_batch_size = 2     # the covariance of one sample is 0: the penalty would only push the diagonal to 1
 
     def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
         terms, info = super().prior_terms(out, step)

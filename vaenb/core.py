@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from glob import escape as glob_escape
 import importlib.util
 import json
 import os
 import random
+import re
 import tempfile
 import types
 import typing
@@ -21,8 +23,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV', 'DATA_ENV', 'get_device', 'map_batches', 'seed_everything', 'repo_root', 'data_dir', 'atomic_write',
-           'write_json', 'ConfigError', 'Config']
+__all__ = ['DEVICE_ENV', 'DATA_ENV', 'get_device', 'map_batches', 'seed_everything', 'seed_in_effect', 'repo_root', 'data_dir',
+           'atomic_write', 'atomic_temp_files', 'write_json', 'ConfigError', 'Config']
 
 # %% ../nbs/00_core.ipynb #a22a261d
 DEVICE_ENV = "VAENB_DEVICE"
@@ -60,6 +62,8 @@ def map_batches(fn, inputs, device: torch.device | str, batch_size: int = 256) -
                           for i in range(0, len(inputs), batch_size)])
 
 # %% ../nbs/00_core.ipynb #f80e07e6
+_last_seed: tuple[int, torch.Tensor] | None = None   # (seed, torch's CPU generator state right after seeding)
+
 def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:
     "Seed python, numpy and torch with `seed`; returns a fresh `np.random.Generator` for explicit use."
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -68,12 +72,20 @@ def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generato
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    global _last_seed
+    _last_seed = (seed, torch.get_rng_state())
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     return np.random.default_rng(seed)
+
+# %% ../nbs/00_core.ipynb #1986f5ad
+def seed_in_effect() -> int | None:
+    "The seed of the last `seed_everything` if torch's CPU generator has drawn nothing since, else `None`."
+    if _last_seed is None or not torch.equal(_last_seed[1], torch.get_rng_state()): return None
+    return _last_seed[0]
 
 # %% ../nbs/00_core.ipynb #2d0a605a
 DATA_ENV = "VAENB_DATA"
@@ -95,13 +107,15 @@ def data_dir(create: bool = True) -> Path:
     return path
 
 # %% ../nbs/00_core.ipynb #5849e616
+_TEMP_SUFFIX = ".tmp"
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None):
     "Open a temporary file beside `path` for writing; rename it onto `path` only if the block succeeds."
     if mode not in ("w", "wb", "wt"): raise ValueError(f"mode: expected 'w', 'wt' or 'wb', found {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
             yield f
@@ -111,6 +125,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+def atomic_temp_files(path: str | os.PathLike) -> list[Path]:
+    "The temporary files `atomic_write(path)` leaves beside `path` when a kill interrupts it (`.<name>.<8 chars>.tmp`)."
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
+    return sorted(p for p in path.parent.glob(f".{glob_escape(path.name)}.*{_TEMP_SUFFIX}") if pattern.fullmatch(p.name))
 
 def write_json(path: str | os.PathLike, obj, indent: int = 2):
     "Write `obj` as JSON to `path` atomically."

@@ -105,7 +105,7 @@ def build_run(config: RunConfig, run_dir: str | os.PathLike | None = None, devic
     channels, height, width = dataset.image_shape
     if height != width: raise ValueError(f"dataset {config.dataset!r}: models take square images, found {height}x{width}")
     params = {"channels": channels, "image_size": height, **_with_dataset_size(config, len(dataset))}
-    model = create_model(config.model, device=device, **params)
+    model = create_model(config.model, device=device, seed=config.seed, **params)
     train_config = TrainConfig.from_dict({**config.train_params, "steps": config.steps, "batch_size": config.batch_size,
                                           "seed": config.seed, "out_dir": str(run_dir) if run_dir else None})
     return dataset, model, train_config

@@ -408,6 +408,7 @@ class QLAE(AE):
 class HalfBatchTCDiscriminator(Regulariser):
     "FactorQVAE's TC discriminator: relaxed one-hots in, half-batch step, cached detached real features."
     adversarial = True
+    min_batch_size = 4   # two halves of the batch, each permuted across its samples: at least 2 each
 
     def __init__(self, config: CodebookConfig, model: VAE):
         super().__init__()

@@ -6,14 +6,18 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import hashlib
+import io
 import json
 import math
 import os
 import random
 import time
 import typing
+import warnings
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +26,13 @@ import torch
 from tqdm.auto import tqdm
 
 import vaenb
-from .core import Config, ConfigError, atomic_write, get_device, seed_everything, write_json
+from .core import Config, ConfigError, atomic_temp_files, atomic_write, get_device, seed_everything, write_json
 from .vae import VAE, create_model
 
 # %% auto #0
-__all__ = ['METRICS_FILE', 'CHECKPOINT_FILE', 'CONFIG_FILE', 'TrainConfig', 'cosine_lr', 'scheduled_lr', 'read_log', 'MetricsLog',
-           'save_checkpoint', 'load_checkpoint', 'restore_checkpoint', 'load_model', 'TrainResult', 'train']
+__all__ = ['METRICS_FILE', 'CHECKPOINT_FILE', 'CONFIG_FILE', 'CHECKPOINT_FORMAT', 'LOCK_FILE', 'TrainConfig', 'cosine_lr',
+           'scheduled_lr', 'read_log', 'MetricsLog', 'save_checkpoint', 'load_checkpoint', 'restore_checkpoint',
+           'load_model', 'RunInUseError', 'run_lock', 'remove_stale_temp_files', 'TrainResult', 'train']
 
 # %% ../nbs/13_train.ipynb #8f266604
 @dataclasses.dataclass
@@ -153,25 +158,63 @@ def _differences(saved: dict, current: dict) -> str:
                      for k in sorted(saved.keys() | current.keys()) if saved.get(k, missing) != current.get(k, missing))
 
 # %% ../nbs/13_train.ipynb #05aa0882
+CHECKPOINT_FORMAT = "vaenb-checkpoint-sha256"   # the outer record: the serialized state and its digest
+
+def _checkpoint_state(model: VAE, optimizers: dict, step: int, config: TrainConfig) -> dict:
+    return {"vaenb_version": vaenb.__version__, "step": step, "model_class": type(model).__name__, "init_seed": model.init_seed,
+            "model_config": model.config.to_dict(), "train_config": config.to_dict(), "model": model.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}, "rng": _rng_state()}
+
+def _nonfinite(state: dict) -> list[str]:
+    "The model and optimiser entries of a checkpoint state that hold NaN or inf."
+    bad = [f"model {k}" for k, v in state["model"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    for name, opt in state["optimizers"].items():
+        bad += [f"{name} optimiser state {i}.{k}" for i, s in opt["state"].items() for k, v in s.items()
+                if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    return bad
+
+# %% ../nbs/13_train.ipynb #b2e0505b
+def _write_checkpoint(path: str | os.PathLike, state: dict):
+    bad = _nonfinite(state)
+    if bad: raise FloatingPointError(f"checkpoint {path}: not written: non-finite values in {', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}")
+    buffer = io.BytesIO(); torch.save(state, buffer)
+    payload = buffer.getbuffer()
+    record = {"format": CHECKPOINT_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(),
+              "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}   # a tensor: stored verbatim, loads weights-only
+    with atomic_write(path, "wb") as f: torch.save(record, f)
+
 def save_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, step: int, config: TrainConfig):
-    "Write the full training state after `step` completed steps to `path`, atomically."
-    state = {"vaenb_version": vaenb.__version__, "step": step, "model_class": type(model).__name__,
-             "model_config": model.config.to_dict(), "train_config": config.to_dict(), "model": model.state_dict(),
-             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}, "rng": _rng_state()}
-    with atomic_write(path, "wb") as f: torch.save(state, f)
+    "Write the full training state after `step` completed steps to `path`, atomically, with its checksum; refuses non-finite state."
+    _write_checkpoint(path, _checkpoint_state(model, optimizers, step, config))
+
+# %% ../nbs/13_train.ipynb #cc0cb057
+def _verified_state(path: Path, record) -> dict:
+    "The state inside a checksummed record, after checking its digest; a record from before checksums, with a warning."
+    if not (isinstance(record, dict) and record.get("format") == CHECKPOINT_FORMAT):
+        warnings.warn(f"checkpoint {path}: written without a checksum (by vaenb before checksums); its integrity cannot be checked",
+                      stacklevel=3)
+        return record
+    payload = record["payload"].numpy().tobytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != record["sha256"]:
+        raise ValueError(f"checkpoint {path}: corrupt: its contents hash to sha256 {digest}, but {record['sha256']} was stored "
+                         "when it was written; delete it (and the run's metrics.jsonl) to start the run over")
+    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    "The contents of a checkpoint (a run's `out_dir` or its `checkpoint.pt`), tensors on the CPU."
+    "The contents of a checkpoint (a run's `out_dir` or its `checkpoint.pt`), tensors on the CPU, after checking its checksum."
     path = Path(path)
     if path.is_dir(): path = path / CHECKPOINT_FILE
     if not path.is_file(): raise FileNotFoundError(f"checkpoint: no file at {path}")
-    try: state = torch.load(path, map_location="cpu", weights_only=True)
+    try: record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(f"checkpoint {path}: not a vaenb checkpoint readable by torch {torch.__version__} ({type(e).__name__}: {e})") from e
+    state = _verified_state(path, record)
     if not isinstance(state, dict) or not {"step", "model_config", "model", "optimizers", "rng"} <= state.keys():
         raise ValueError(f"checkpoint {path}: expected a vaenb training checkpoint (step, model_config, model, optimizers, rng)")
     return state
 
+# %% ../nbs/13_train.ipynb #f0ac09d0
 def restore_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, config: TrainConfig) -> int:
     "Load the state in `path` into `model` and `optimizers` and the global RNGs; returns the completed steps."
     state = load_checkpoint(path)
@@ -186,6 +229,8 @@ def restore_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, co
         raise ValueError(f"checkpoint {path}: holds optimisers {sorted(state['optimizers'])}, the model makes {sorted(optimizers)}")
     if state["step"] > config.steps:
         raise ValueError(f"checkpoint {path}: already at step {state['step']}, beyond TrainConfig.steps={config.steps}")
+    if bad := _nonfinite(state):   # only a checkpoint from before the check can hold one
+        raise FloatingPointError(f"checkpoint {path}: cannot resume from non-finite values in {', '.join(bad[:5])}")
     model.load_state_dict(state["model"])
     for name, opt in optimizers.items(): opt.load_state_dict(state["optimizers"][name])
     _set_rng_state(state["rng"])
@@ -196,7 +241,32 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     state = load_checkpoint(path)
     model = create_model(state["model_config"], device=get_device(device))
     model.load_state_dict(state["model"])
+    model.init_seed = state.get("init_seed")   # its weights come from the file; their run's init seed names them
     return model.eval()
+
+# %% ../nbs/13_train.ipynb #acb2140e
+LOCK_FILE = ".lock"
+
+class RunInUseError(RuntimeError):
+    "Another process is training the same run directory."
+
+@contextmanager
+def run_lock(out_dir: str | os.PathLike):
+    "Hold the exclusive lock of the run directory `out_dir` for the block, or raise `RunInUseError` at once."
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK_FILE, "a+", encoding="utf-8") as f:   # append mode: opening must not erase the holder's pid
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0); holder = f.read().strip() or "unknown"
+            raise RunInUseError(f"train: the run directory {out_dir} is being trained by another process (pid {holder}, "
+                                f"holding {out_dir / LOCK_FILE}); wait for it to end or choose another out_dir") from None
+        f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
+        yield   # closing the file releases the lock
+
+def remove_stale_temp_files(out_dir: Path):
+    "Delete what killed atomic writes of the run's files left behind; only under the run's lock."
+    for name in (CHECKPOINT_FILE, METRICS_FILE, CONFIG_FILE):
+        for tmp in atomic_temp_files(out_dir / name): tmp.unlink(missing_ok=True)
 
 # %% ../nbs/13_train.ipynb #7ec98369
 @dataclasses.dataclass
@@ -232,12 +302,62 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: flo
     optimizer.step()
     return norm
 
+# %% ../nbs/13_train.ipynb #9977d386
+def _check_batch_size(model: VAE, config: TrainConfig):
+    needs = model.min_batch_sizes()
+    if config.batch_size < max(needs.values()):
+        why = ", ".join(f"{part} needs {n}" for part, n in needs.items() if n > config.batch_size)
+        config.fail("batch_size", f"an integer >= {max(needs.values())} for this {model.config.model} model ({why})", config.batch_size)
+
+def _float_images(x, dataset, step: int) -> torch.Tensor:
+    "`x` as float32; refuses anything but floating-point images."
+    if torch.is_tensor(x) and x.dtype == torch.float32: return x
+    source = f"dataset {getattr(dataset, 'name', type(dataset).__name__)!r}: batch({step}, …)"
+    if not torch.is_tensor(x): raise TypeError(f"{source}: expected a torch.Tensor of images, found {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{source}: expected floating-point images in [0, 1], found dtype {x.dtype}; divide 8-bit images by 255 (x.float() / 255)")
+    return x.float()
+
+# %% ../nbs/13_train.ipynb #fd546274
+def _check_images(x: torch.Tensor, model: VAE, dataset, config: TrainConfig):
+    "The first batch in full: count, shape, finiteness and range."
+    source = f"dataset {getattr(dataset, 'name', type(dataset).__name__)!r}: batch(0, {config.batch_size}, seed={config.seed})"
+    x = _float_images(x, dataset, 0)
+    if len(x) != config.batch_size: raise ValueError(f"{source}: expected {config.batch_size} images, found {len(x)}")
+    model.check_input(x)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{source}: {int((~torch.isfinite(x)).sum())} pixel values are NaN or inf; expected finite images in [0, 1]")
+    low, high = x.min().item(), x.max().item()
+    if low < 0 or high > 1:
+        hint = "; divide 8-bit images by 255" if high > 1 else ""
+        raise ValueError(f"{source}: pixel values span [{low:g}, {high:g}], but the {model.config.recon} reconstruction of "
+                         f"{type(model).__name__} expects images in [0, 1]{hint}")
+
+def _check_seeded(model: VAE, config: TrainConfig):
+    if model.init_seed is None:
+        raise ValueError(f"train: seed={config.seed} cannot reproduce this run: the {type(model).__name__}'s weights were drawn "
+                         f"from an unseeded generator; build it with create_model(..., seed={config.seed}) (or call "
+                         f"vaenb.core.seed_everything({config.seed}) just before create_model)")
+
 # %% ../nbs/13_train.ipynb #b0972323
 def train(model: VAE, dataset, config: TrainConfig | dict | None = None, resume: bool = True,
           callbacks: Iterable[Callable[[dict], None]] = (), **overrides) -> TrainResult:
     "Train `model` on `dataset.batch(step, batch_size, seed)`; continue from `out_dir`'s checkpoint when `resume`."
     config = TrainConfig.from_dict(config.to_dict() if isinstance(config, TrainConfig) else config, **overrides)
     _check_dataset(dataset, model)
+    _check_batch_size(model, config)
+    out_dir = Path(config.out_dir) if config.out_dir is not None else None
+    with run_lock(out_dir) if out_dir else nullcontext():
+        if out_dir: remove_stale_temp_files(out_dir)
+        return _train(model, dataset, config, resume, callbacks, out_dir)
+
+# %% ../nbs/13_train.ipynb #e1fe0db9
+def _train(model: VAE, dataset, config: TrainConfig, resume: bool, callbacks, out_dir: Path | None) -> TrainResult:
+    "The loop of `train`, with the run directory (if any) locked."
+    checkpoint = out_dir / CHECKPOINT_FILE if out_dir else None
+    resuming = resume and checkpoint is not None and checkpoint.is_file()
+    if not resuming: _check_seeded(model, config)
+    _check_images(dataset.batch(0, config.batch_size, config.seed), model, dataset, config)
     device = get_device(config.device)
     model.to(device)
     if config.channels_last: model.to(memory_format=torch.channels_last)
@@ -246,14 +366,12 @@ def train(model: VAE, dataset, config: TrainConfig | dict | None = None, resume:
         raise ValueError(f"{type(model).__name__}.make_optimizers(): expected the keys 'model' and optionally 'adversary', found {sorted(optimizers)}")
     base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in optimizers.items()}
 
-    out_dir = Path(config.out_dir) if config.out_dir is not None else None
-    checkpoint = out_dir / CHECKPOINT_FILE if out_dir else None
-    if resume and checkpoint and checkpoint.is_file():
+    if resuming:
         start = last_saved = restore_checkpoint(checkpoint, model, optimizers, config)
     else:
         seed_everything(config.seed)
         start, last_saved = 0, None
-        if out_dir: write_json(out_dir / CONFIG_FILE, {"model": model.config.to_dict(), "train": config.to_dict()})
+        if out_dir: write_json(out_dir / CONFIG_FILE, {"model": model.config.to_dict(), "train": config.to_dict(), "init_seed": model.init_seed})
     log = MetricsLog(out_dir / METRICS_FILE if out_dir else None, device)
     log.start(start)
 
@@ -265,7 +383,7 @@ def train(model: VAE, dataset, config: TrainConfig | dict | None = None, resume:
         if config.lr_schedule != "constant":
             for name, opt in optimizers.items():
                 for group, base in zip(opt.param_groups, base_lrs[name]): group["lr"] = scheduled_lr(step, base, config)
-        x = dataset.batch(step, config.batch_size, config.seed).to(device, non_blocking=True)
+        x = _float_images(dataset.batch(step, config.batch_size, config.seed), dataset, step).to(device, non_blocking=True)
         if config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
 
         with autocast: terms = model.loss(x, step)
@@ -286,15 +404,16 @@ def train(model: VAE, dataset, config: TrainConfig | dict | None = None, resume:
             now = time.perf_counter()
             record, bad = log.flush(step=done, lr=optimizers["model"].param_groups[0]["lr"],
                                     images_per_s=interval_steps * config.batch_size / (now - interval_start), time=now - run_start)
-            if bad is None and save and not all(torch.isfinite(p).all() for p in model.parameters()):
-                bad = f"the update of step {step} made parameters non-finite ({[n for n, p in model.named_parameters() if not torch.isfinite(p).all()]})"
+            if bad is None and save:
+                state = _checkpoint_state(model, optimizers, done, config)
+                if nonfinite := _nonfinite(state): bad = f"the update of step {step} left non-finite values in {', '.join(nonfinite[:5])}"
             if bad is not None:
                 bar.close()
                 kept = f"the last good checkpoint (step {last_saved}) is kept in {checkpoint}" if last_saved is not None else "no checkpoint was written"
                 raise FloatingPointError(f"train: {bad}; training stopped, {kept}")
             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "/" not in k and k in terms} | {"img/s": f"{record['images_per_s']:.0f}"})
             if save:
-                save_checkpoint(checkpoint, model, optimizers, done, config); last_saved = done
+                _write_checkpoint(checkpoint, state); last_saved = done
             for callback in callbacks: callback(record)
             interval_start, interval_steps = time.perf_counter(), 0
     bar.close()

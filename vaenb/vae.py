@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import typing
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import Config, ConfigError
+from .core import Config, ConfigError, seed_in_effect
 from .nets import BACKBONES, build_backbone, init_weights, xavier_all_
 
 # %% auto #0
@@ -101,6 +102,7 @@ class Regulariser(nn.Module):
     lr: float | None = None              # own Adam learning rate (None: the model's)
     transforms_decoding: bool = False    # `decode` replaces the model's decoding of `z`
     replaces_terms: tuple[str, ...] = () # the model's prior terms it supersedes (MIPE's EF-KL replaces `kl`)
+    min_batch_size: int = 1              # the smallest batch its estimate can use (a TC discriminator permutes across the batch: 2)
 
     def terms(self, model: nn.Module, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
         "(weighted terms added to the loss, diagnostics) for this batch."
@@ -140,9 +142,12 @@ class VAE(nn.Module):
     config_class = ModelConfig
     posterior_params = 2   # encoder outputs per latent dimension (mu, logvar)
     plain_kl_term: str | None = "kl"   # the prior term that is exactly beta * KL(q(z|x) || p(z)), if any
+    min_batch_size: int = 1            # the smallest batch its prior terms can use (batch statistics need 2)
 
     def __init__(self, config: ModelConfig):
+        init_seed = seed_in_effect()   # before any draw: the seed the weights come from, or None
         super().__init__()
+        self.init_seed = init_seed
         if not isinstance(config, self.config_class):
             raise ConfigError(f"{type(self).__name__} expects a {self.config_class.__name__}, found {type(config).__name__}")
         self.config = config
@@ -158,6 +163,10 @@ class VAE(nn.Module):
         except (ImportError, AttributeError) as e:
             raise ConfigError(f"{type(self.config).__name__}.{field}={getattr(self.config, field)!r} needs {module}.{cls_name}, "
                               f"which is not available: {e}") from e
+
+    def min_batch_sizes(self) -> dict[str, int]:
+        "The smallest batch each part of the model can use: the model's own terms and each regulariser."
+        return {type(self).__name__: self.min_batch_size, **{name: r.min_batch_size for name, r in self.regularisers.items()}}
 
     def encoder_output_dim(self) -> int: return self.posterior_params * self.config.latent_dim
     def decoder_input_dim(self) -> int: return self.config.latent_dim
@@ -296,12 +305,19 @@ def model_config(name_or_config: str | dict | ModelConfig, **overrides) -> Model
     cls, preset = MODELS[name]
     return cls.config_class.from_dict({**preset, **d})
 
-def create_model(name_or_config: str | dict | ModelConfig, device: str | torch.device | None = None, **overrides) -> VAE:
-    "Build a model from a registry name, a config dict (with `model`) or a config, on `device` (default: CPU)."
+def create_model(name_or_config: str | dict | ModelConfig, device: str | torch.device | None = None, seed: int | None = None,
+                 **overrides) -> VAE:
+    "Build a model from a registry name, a config dict (with `model`) or a config, on `device` (default: CPU); `seed` draws its weights."
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"create_model: seed: expected None or an integer >= 0, found {seed!r}")
     config = model_config(name_or_config, **overrides)
     cls, _ = MODELS[config.model]
-    model = cls(config)
-    if config.init == "xavier_all": xavier_all_(model)   # after construction: it covers every module a model adds
+    # a forked generator: the weights are those of `seed_everything(seed)` then building, and the global RNG is left alone
+    with torch.random.fork_rng(devices=[]) if seed is not None else nullcontext():
+        if seed is not None: torch.manual_seed(seed)
+        model = cls(config)
+        if config.init == "xavier_all": xavier_all_(model)   # after construction: it covers every module a model adds
+    if seed is not None: model.init_seed = seed
     return model.to(device or "cpu")
 
 register_model("vae", VAE, beta=1.0)
