@@ -141,9 +141,9 @@ def test_unwritable_results_store_is_one_line(tmp_path, capsys):
     (["-t", "out_dir=elsewhere"], "the run directory in the results store (--results)"),
     (["-p", "beta=NaN"], "RunConfig.model_params.beta: expected a finite number, found nan"),
     (["-p", "lr=Infinity"], "RunConfig.model_params.lr: expected a finite number, found inf"),
-    (["-p", "adam_beta1=5.0"], "RunConfig.model_params.adam_beta1: expected a number in [0, 1)"),
-    (["-t", "amp=fp16"], "RunConfig.train_params.amp: expected one of 'off', 'bf16', found 'fp16'"),
-    (["-p", "recon=mse"], "RunConfig.model_params.recon: expected one of 'bernoulli', 'gaussian', found 'mse'"),
+    (["-p", "adam_beta1=5.0"], "ModelConfig.adam_beta1: expected a number in [0, 1) (an Adam β), found 5.0"),
+    (["-t", "amp=fp16"], "TrainConfig.amp: expected one of 'off', 'bf16', found 'fp16'"),
+    (["-p", "recon=mse"], "ModelConfig.recon: expected one of 'bernoulli', 'gaussian', found 'mse'"),
     (["--model", "betatcvae", "-p", "estimator=foo"], "estimator: expected one of 'dlib', 'mss', 'mss_reference'"),
 ])
 def test_cli_rejects_values_before_a_kernel_starts(tmp_path, capsys, args, expected):

@@ -10,6 +10,7 @@ import difflib
 from glob import escape as glob_escape
 import importlib.util
 import json
+import math
 import os
 import random
 import re
@@ -143,6 +144,7 @@ class ConfigError(ValueError):
     "A config has an unknown field, a value of the wrong type, or a value out of range."
 
 def _type_name(tp) -> str:
+    if typing.get_origin(tp) is typing.Literal: return "one of " + ", ".join(map(repr, typing.get_args(tp)))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 def _matches(value, tp) -> bool:
@@ -191,6 +193,7 @@ class Config:
         for f in dataclasses.fields(self):
             value = _coerce(getattr(self, f.name), hints[f.name])
             if not _matches(value, hints[f.name]): self.fail(f.name, _type_name(hints[f.name]), value)
+            if isinstance(value, float) and not math.isfinite(value): self.fail(f.name, "a finite number", value)
             object.__setattr__(self, f.name, value)
         self.check()
         return self

@@ -71,6 +71,8 @@ class ModelConfig(Config):
             if not getattr(self, name) > 0: self.fail(name, "a number > 0", getattr(self, name))
         if self.warmup_steps < 0: self.fail("warmup_steps", "an integer >= 0", self.warmup_steps)
         if self.mipe_units < 0: self.fail("mipe_units", "an integer >= 0", self.mipe_units)
+        for name in ("adam_beta1", "adam_beta2", "tc_beta1", "tc_beta2"):
+            if not 0 <= getattr(self, name) < 1: self.fail(name, "a number in [0, 1) (an Adam β)", getattr(self, name))
         for name in ("tc_layers", "tc_hidden"):
             if getattr(self, name) < 1: self.fail(name, "an integer >= 1", getattr(self, name))
 
