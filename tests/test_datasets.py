@@ -93,3 +93,84 @@ def test_threedots_paper_cache_and_shapes3d_grid():
         x = sh.images(f)
         assert x.shape == (500, 3, 64, 64)
         np.testing.assert_array_equal(sh.images(f[:5]), x[:5])
+
+
+def _isaac3d_release(root, indices, labels=None):
+    "A fake Isaac3D_down128 folder: the full factor-major labels (class / (size - 1)) and only the PNGs `indices`."
+    from PIL import Image
+    from vaenb.isaac3d import ISAAC3D_SIZES
+    (root / "images").mkdir(parents=True)
+    if labels is None:
+        labels = np.indices(ISAAC3D_SIZES).reshape(len(ISAAC3D_SIZES), -1).T / (np.array(ISAAC3D_SIZES) - 1)
+    np.save(root / "labels.npy", labels, allow_pickle=True)
+    for i in indices:   # a constant colour that spells the index: it survives the resize exactly
+        colour = np.array([i % 256, i // 256 % 256, i // 65536], np.uint8)
+        Image.fromarray(np.broadcast_to(colour, (128, 128, 3)).copy()).save(root / "images" / f"{i:06d}.png")
+    return root
+
+
+def test_isaac3d_missing_folder_says_where(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAENB_DATA", str(tmp_path))
+    assert "isaac3d-official" in list_datasets()
+    with pytest.raises(FileNotFoundError, match="put the file at <data dir>/isaac3d/Isaac3D_down128"):
+        get_dataset("isaac3d-official")
+    _isaac3d_release(tmp_path / "isaac3d" / "Isaac3D_down128", [0])
+    with pytest.raises(FileNotFoundError, match=r"images/737279\.png not found"):
+        get_dataset("isaac3d-official")
+
+
+def test_isaac3d_fake_release_factors_images_and_batches(tmp_path):
+    wanted = [0, 1, 4, 16, 96, 300, 245760, 737279]
+    ds = get_dataset("isaac3d-official", path=_isaac3d_release(tmp_path / "Isaac3D_down128", wanted))
+    assert len(ds) == 737_280 and ds.image_shape == (3, 64, 64)
+    assert ds.factor_bases.tolist() == [245760, 30720, 6144, 1536, 384, 96, 16, 4, 1]   # FactorQVAE's data/isaac3d.py
+    f = np.array([[0, 0, 0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0],
+                  [2, 7, 4, 3, 3, 3, 5, 3, 3], [0, 0, 0, 0, 0, 3, 0, 3, 0]])
+    assert ds.factors_to_index(f).tolist() == [1, 4, 245760, 737279, 300]
+    assert ds.index_to_factors([1, 4, 245760, 737279, 300]).tolist() == f.tolist()
+    x = ds.images(f)
+    assert x.shape == (5, 3, 64, 64) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert (x[:, :, 30, 2] * 255).round().astype(int).tolist() == [[1, 0, 0], [4, 0, 0], [0, 192, 3], [255, 63, 11], [44, 1, 0]]
+    assert ds.factor_values[6].tolist() == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    with pytest.raises(FileNotFoundError, match=r"000002\.png not found"):
+        ds.images([[0, 0, 0, 0, 0, 0, 0, 0, 2]])
+
+
+def test_isaac3d_resize_is_antialiased_bicubic(tmp_path):
+    from PIL import Image
+    from vaenb.isaac3d import read_resized
+    p = tmp_path / "000000.png"
+    Image.fromarray(np.broadcast_to((2 * np.arange(128)).astype(np.uint8)[None, :, None], (128, 128, 3)).copy()).save(p)
+    ramp = read_resized(p)
+    assert ramp.shape == (64, 64, 3) and ramp.dtype == np.uint8
+    assert ramp[0, 4:60, 0].tolist() == (4 * np.arange(4, 60) + 1).tolist()   # linear reproduced: value at centre 2j + 1
+    step = np.zeros((128, 128, 3), np.uint8); step[:, 64:] = 200
+    Image.fromarray(step).save(p)
+    row = read_resized(p)[0, :, 0].astype(int)
+    assert row.max() > 200 and row[:28].max() == 0 and row[36:].min() == 200   # cubic ringing at the edge only
+
+
+class _MakesDirWhenUnpickled:
+    def __init__(self, path): self.path = path
+    def __reduce__(self):
+        import os
+        return (os.mkdir, (self.path,))
+
+
+def test_isaac3d_labels_refused_without_unpickling(tmp_path):
+    marker = tmp_path / "unpickled"
+    evil = np.array([_MakesDirWhenUnpickled(str(marker))], dtype=object)
+    root = _isaac3d_release(tmp_path / "Isaac3D_down128", [0, 737279], labels=evil)
+    with pytest.raises(ValueError, match="could not read it without unpickling"):
+        get_dataset("isaac3d-official", path=root)
+    assert not marker.exists()
+    grid = np.indices((3, 8, 5, 4, 4, 4, 6, 4, 4)).reshape(9, -1).T
+    np.save(root / "labels.npy", grid[::-1].astype(float))
+    with pytest.raises(ValueError, match="factor-major order"):
+        get_dataset("isaac3d-official", path=root)
+    np.save(root / "labels.npy", np.zeros((737_280, 9)))
+    with pytest.raises(ValueError, match=r"expected factor sizes \(3, 8, 5, 4, 4, 4, 6, 4, 4\)"):
+        get_dataset("isaac3d-official", path=root)
+    np.save(root / "labels.npy", np.zeros((10, 9)))
+    with pytest.raises(ValueError, match=r"expected a numeric array \[737,280, 9\], found float64 \[10, 9\]"):
+        get_dataset("isaac3d-official", path=root)

@@ -141,7 +141,7 @@ def hwc_to_float(images: np.ndarray) -> np.ndarray:
 
 # %% ../nbs/01_data.ipynb #80ffcd2e
 _REGISTRY: dict[str, callable] = {}
-DATASET_MODULES = ("vaenb.dsprites", "vaenb.threedots", "vaenb.shapes3d", "vaenb.cars3d", "vaenb.mpi3d")
+DATASET_MODULES = ("vaenb.dsprites", "vaenb.threedots", "vaenb.shapes3d", "vaenb.cars3d", "vaenb.mpi3d", "vaenb.isaac3d")
 
 def register_dataset(name: str):
     "Decorator: make the factory (a class or function returning a `GroundTruthDataset`) available as `name`."
