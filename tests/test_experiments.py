@@ -250,3 +250,56 @@ def test_mipe_paper_runs_carry_the_paper_settings():
     # the CLG rows hold the official CLG encoder: unpadded convs, 64·2·2 = 256 features into the first linear layer
     clg = next(r for r in runs if r.label == "MIPET-CLG-VAE" and r.dataset == "dsprites-official")
     assert create_model({"model": clg.model, **clg.model_params}).encoder.net[9].in_features == 256
+
+
+def test_factorqvae_paper_rows_follow_the_official_configs():
+    # expected values typed from the official Shapes3D configs (ituvisionlab/FactorQVAE 7d74cea, configs/Shapes3D/*.yaml),
+    # converted to vaenb's pixel-summed units: N = 3*64*64, n = 12 latents
+    N, n = 3 * 64 * 64, 12
+    from vaenb.experiments import factorqvae_runs
+    runs = [r for r in factorqvae_runs("paper") if r.dataset == "shapes3d-official"]
+    by_model = {}
+    for r in runs: by_model.setdefault(r.model, []).append(r)
+    assert sorted({r.seed for r in runs}) == [0, 1, 2]
+    kl = {"fq_vae": 1e-4 * N, "fq_factorvae": 1e-4 * N, "dvae": 5e-3 * N / n, "factordvae": 5e-3 * N / n,
+          "qvae": 1e-3 * N / n, "factorqvae": 1e-3 * N / n}
+    gamma = {"fq_factorvae": 1e-4 * N, "factordvae": 5e-4 * N, "factorqvae": 1e-4 * N}
+    for model, rs in by_model.items():
+        r = rs[0]
+        p = r.model_params
+        assert p.get("beta", 1.0) == pytest.approx(kl.get(model, 1.0), rel=1e-12), model
+        assert p.get("tc_gamma", 0.0) == pytest.approx(gamma.get(model, 0.0), rel=1e-12), model
+        assert p["lr"] == 1e-3 and p["adam_eps"] == pytest.approx(1e-8 * N, rel=1e-12), model
+        assert p["recon"] == "gaussian" and p["decoder_output"] == "linear", model     # linear output on x - 0.5 (input shift)
+        assert p["init_std"] == 0.02 and p["backbone"] == "resnet", model             # N(0, 0.02²) everywhere
+        factor = model.startswith("factor") or model == "fq_factorvae"
+        assert (r.steps, r.batch_size) == ((50_000, 512) if factor else (100_000, 256)), model
+        assert r.train_params["lr_schedule"] == "cosine" and r.train_params["lr_min"] == 1.25e-6, model
+        if factor:
+            assert p["tc_lr"] == 1e-3 and (p["tc_beta1"], p["tc_beta2"]) == (0.9, 0.999) and p["tc_layers"] == 6, model
+            assert p.get("tc_half_batch", True), model
+        discrete = model in ("qlae", "dvae", "factordvae", "qvae", "factorqvae")
+        assert r.eval_params.get("discrete_latents", False) is discrete, model
+        assert r.eval_params.get("representation", "mean") == ("sample" if model in ("fq_vae", "fq_factorvae") else "mean"), model
+        if discrete: assert p["codes_as"] == "index", model
+    assert set(by_model) == {"ae", "bioae", "fq_vae", "fq_factorvae", "qlae", "dvae", "factordvae", "qvae", "factorqvae"}
+
+
+def test_factorqvae_paper_gaussian_rows_build_the_official_model():
+    import torch
+    from vaenb.experiments import factorqvae_runs
+    from vaenb.factorqvae import GaussianAE, HalfBatchTCDiscriminator
+    from vaenb.vae import create_model
+    row = next(r for r in factorqvae_runs("paper") if r.model == "fq_factorvae")
+    model = create_model({**row.model_params, "model": row.model, "channels": 3, "backbone": "mlp", "tc_hidden": 16})
+    assert isinstance(model, GaussianAE) and isinstance(model.regularisers["tc_discriminator"], HalfBatchTCDiscriminator)
+    assert model.uses_half_batch() and model.make_optimizers()["model"].defaults["eps"] == pytest.approx(1.2288e-4)
+    x = torch.rand(2, 3, 64, 64)
+    assert torch.equal(model.encode(x)["mu"], model.encoder(x - 0.5).chunk(2, 1)[0])   # the official encoder input
+
+
+def test_factorqvae_discrete_flag_in_every_profile():
+    from vaenb.experiments import factorqvae_runs
+    for profile in ("smoke", "quick", "paper"):
+        for r in factorqvae_runs(profile):
+            assert r.eval_params.get("discrete_latents", False) is (r.model in ("qlae", "dvae", "factordvae", "qvae", "factorqvae")), (profile, r.name)

@@ -23,7 +23,7 @@ __all__ = ['ENCODER_KERNELS', 'DECODER_KERNELS', 'PAPER_IMAGE_SHAPE', 'PAPER_CON
            'ResNetEncoder', 'ResNetDecoder', 'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot',
            'hard_one_hot', 'assignments', 'kl_to_uniform', 'codebook_perplexity', 'temperature_at',
            'from_mean_reduction', 'AEConfig', 'BioAEConfig', 'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE',
-           'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'HalfBatchTCDiscriminator',
+           'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'HalfBatchTCDiscriminator', 'GaussianAE',
            'paper_profile', 'codebook_usage', 'plot_codebook']
 
 # %% ../nbs/32_factorqvae.ipynb #a399ab4a
@@ -159,8 +159,10 @@ class AEConfig(ModelConfig):
     model: str = "ae"
     latent_dim: int = 12
     lr: float = 1e-3
-    decoder_output: typing.Literal["logits", "linear"] = "logits"   # linear: image mean = decoder output + 0.5 (official)
+    # linear (official): the model works on images shifted to [−0.5, 0.5]: the encoder sees x − 0.5, image mean = output + 0.5
+    decoder_output: typing.Literal["logits", "linear"] = "logits"
     init_std: float = 0.02        # > 0: conv/linear weights ~ N(0, init_std²), zero biases (official); 0: use `init`
+    tc_half_batch: bool = True    # with a TC discriminator: first half of each batch trains the model, second half the discriminator
 
     def check(self):
         super().check()
@@ -188,7 +190,6 @@ class CodebookConfig(AEConfig):
     codebook_init: typing.Literal["normal", "uniform", "linspace"] = "normal"   # N(0,1) | U(−1/K, 1/K) | linspace(−½, ½)
     temperature: float = 1.0          # Gumbel-softmax τ at step 0
     temperature_decay: float = 1e-5   # τ(step) = temperature · exp(−decay · step)
-    tc_half_batch: bool = True        # with a TC discriminator: first half of each batch trains the model, second half the discriminator
     codes_as: typing.Literal["value", "index"] = "value"   # representation for metrics: code value or code index (official)
 
     def check(self):
@@ -223,9 +224,13 @@ class AE(VAE):
         super().__init__(config)
         if config.init_std > 0: init_normal_(self, config.init_std)
 
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        "What the encoder sees: the official x − 0.5 with the linear output, else x."
+        return x - 0.5 if self.config.decoder_output == "linear" else x
+
     def encode(self, x: torch.Tensor) -> dict:
         self.check_input(x)
-        return {"h": self.encoder(x)}
+        return {"h": self.encoder(self.encoder_input(x))}
 
     def sample(self, post: dict) -> dict: return {"z": post["h"]}
 
@@ -237,6 +242,18 @@ class AE(VAE):
 
     def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]: return {}, {}
 
+    def regulariser_class(self, name: str):
+        "FactorQVAE's own discriminator (below) takes the place of the generic FactorVAE attachment."
+        return HalfBatchTCDiscriminator if name == "tc_discriminator" else super().regulariser_class(name)
+
+    def tc_feature_dim(self) -> int: return self.config.latent_dim
+
+    def uses_half_batch(self) -> bool: return bool(self.config.tc_half_batch and self.config.tc_gamma > 0)
+
+    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
+        "The model's terms; with a TC discriminator and `tc_half_batch`, on the first half of `x` only."
+        return super().loss(x[: len(x) // 2] if self.uses_half_batch() else x, step)
+
     @torch.no_grad()
     def latent(self, x: torch.Tensor) -> torch.Tensor:
         "The deterministic latent that evaluation decodes (the encoder output here)."
@@ -246,10 +263,15 @@ class AE(VAE):
     def codes(self, x: torch.Tensor) -> torch.Tensor: return self.latent(x)
 
     @torch.no_grad()
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        "The mean image in [0, 1] for latents `z` (traversals and reconstructions)."
+        y = self.decode(z)
+        return (y + 0.5).clamp(0, 1) if self.config.decoder_output == "linear" else torch.sigmoid(y)
+
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         "Mean reconstruction in [0, 1], decoding `latent(x)`."
-        y = self.decode(self.latent(x))
-        return (y + 0.5).clamp(0, 1) if self.config.decoder_output == "linear" else torch.sigmoid(y)
+        return self.decode_mean(self.latent(x))
 
 class BioAE(AE):
     "AE with BioAE's non-negativity and activity penalties (the official FactorQVAE port)."
@@ -279,10 +301,6 @@ class DVAE(AE):
         self.codebook = nn.Parameter(init_codebook((config.codebook_size,), config.codebook_init))
         self.temperature = config.temperature   # set from the step by `loss` and `adversary_loss`
 
-    def regulariser_class(self, name: str):
-        "FactorQVAE's own discriminator (next section) takes the place of the generic FactorVAE attachment."
-        return HalfBatchTCDiscriminator if name == "tc_discriminator" else super().regulariser_class(name)
-
     @property
     def posterior_params(self) -> int: return self.config.codebook_size
 
@@ -294,7 +312,7 @@ class DVAE(AE):
 
     def encode(self, x: torch.Tensor) -> dict:
         self.check_input(x)
-        return {"logits": self.encoder(x).view(len(x), self.config.latent_dim, self.config.codebook_size)}
+        return {"logits": self.encoder(self.encoder_input(x)).view(len(x), self.config.latent_dim, self.config.codebook_size)}
 
     def sample(self, post: dict) -> dict:
         w = assignments(post["logits"], self.temperature, self.training)
@@ -307,12 +325,9 @@ class DVAE(AE):
         info.update({f"codebook/{k:02d}": v for k, v in enumerate(self.codebook.detach())})
         return {"kl": beta * kl}, info
 
-    def uses_half_batch(self) -> bool: return bool(self.config.tc_half_batch and self.config.tc_gamma > 0)
-
     def loss(self, x: torch.Tensor, step: int = 0) -> dict:
-        "The model's terms; with a TC discriminator and `tc_half_batch`, on the first half of `x` only."
         self.set_step(step)
-        return super().loss(x[: len(x) // 2] if self.uses_half_batch() else x, step)
+        return super().loss(x, step)
 
     def adversary_loss(self, x: torch.Tensor, step: int = 0) -> dict | None:
         self.set_step(step)
@@ -337,7 +352,7 @@ class QVAE(DVAE):
 
     def encode(self, x: torch.Tensor) -> dict:
         self.check_input(x)
-        h = self.encoder(x)
+        h = self.encoder(self.encoder_input(x))
         return {"h": h, "logits": -squared_distances(h, self.codebook)}
 
 # %% ../nbs/32_factorqvae.ipynb #f2c9ce8f
@@ -391,7 +406,7 @@ class QLAE(AE):
         for g in opts["model"].param_groups:
             groups.append({**g, "params": [p for p in g["params"] if id(p) in decayed], "weight_decay": c.weight_decay, "clip": c.grad_clip})
             groups.append({**g, "params": [p for p in g["params"] if id(p) not in decayed], "weight_decay": 0.0, "clip": 0.0})
-        opts["model"] = ElementwiseClippedAdamW([g for g in groups if g["params"]], lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=1e-8)
+        opts["model"] = ElementwiseClippedAdamW([g for g in groups if g["params"]], lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)
         return opts
 
     @torch.no_grad()
@@ -444,6 +459,24 @@ class HalfBatchTCDiscriminator(Regulariser):
         accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_fake.argmax(1) == 1).float().mean())
         return {"loss": loss, "accuracy": accuracy.detach(), "tc": TCDiscriminator.tc_estimate(logits_real).detach()}
 
+# %% ../nbs/32_factorqvae.ipynb #0eb4f433
+class GaussianAE(AE):
+    "The official code's (Factor)VAE: the paper's backbone and init, z = μ + σε decoded and fed to a half-batch TC discriminator."
+    posterior_params = 2
+    prior_terms = VAE.prior_terms   # β · Σ_latents KL(N(μ, σ²) ‖ N(0, 1)), batch mean
+
+    def encode(self, x: torch.Tensor) -> dict:
+        self.check_input(x)
+        mu, logvar = self.encoder(self.encoder_input(x)).chunk(2, dim=1)
+        return {"mu": mu, "logvar": logvar}
+
+    def sample(self, post: dict) -> dict:
+        out = VAE.sample(self, post)
+        return {**out, "tc_features": out["z"]}
+
+    @torch.no_grad()
+    def latent(self, x: torch.Tensor) -> torch.Tensor: return self.encode(x)["mu"]
+
 # %% ../nbs/32_factorqvae.ipynb #3f1a440f
 _N = 12   # Shapes3D latents (twice the factors)
 _DISCRIMINATOR = dict(tc_lr=1e-3, tc_beta1=0.9, tc_beta2=0.999)
@@ -457,6 +490,9 @@ register_model("qvae", QVAE, beta=from_mean_reduction(1e-3, latent_dim=_N))
 register_model("factorqvae", QVAE, beta=from_mean_reduction(1e-3, latent_dim=_N), tc_gamma=from_mean_reduction(1e-4),
                temperature_decay=2e-5, **_DISCRIMINATOR)
 register_model("qlae", QLAE)
+register_model("fq_vae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4))
+register_model("fq_factorvae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4),
+               tc_gamma=from_mean_reduction(1e-4), **_DISCRIMINATOR)
 
 # %% ../nbs/32_factorqvae.ipynb #84d36b00
 PAPER_CONFIGS = {   # official per-element-mean coefficients; `kl` = λ_KL (β for the Gaussian VAEs), `tc` = γ
@@ -476,16 +512,16 @@ def paper_profile(dataset: str = "shapes3d") -> dict[str, dict]:
     p, t = PAPER_CONFIGS[dataset], PAPER_TRAIN
     n = p["latents"]
     kl, px = (lambda v: from_mean_reduction(v, latent_dim=n)), from_mean_reduction
-    shared = dict(backbone="resnet", channels=3, image_size=64, latent_dim=n, recon="gaussian", lr=t["lr"])
+    # every loss here is N x the official mean (see Reductions), so Adam's eps is N x the official 1e-8
+    shared = dict(backbone="resnet", channels=3, image_size=64, latent_dim=n, recon="gaussian", lr=t["lr"], adam_eps=px(1e-8))
     own = dict(shared, decoder_output="linear", init_std=0.02)
     codebook = dict(own, codebook_size=t["codebook_size"], codes_as="index")
     disc = dict(_DISCRIMINATOR, tc_layers=6, tc_hidden=1000)
     models = {
         "ae": dict(own, model="ae"),
         "bioae": dict(own, model="bioae", nonneg_weight=px(p["bioae"][0]), activity_weight=px(p["bioae"][1])),
-        "vae": dict(shared, model="vae", beta=px(p["vae"])),
-        # FactorVAE's tc_layers counts hidden layers: 5 of them give the official 6-linear-layer discriminator
-        "factorvae": dict(shared, model="factorvae", beta=px(p["factorvae"][0]), tc_gamma=px(p["factorvae"][1]), **{**disc, "tc_layers": 5}),
+        "vae": dict(own, model="fq_vae", beta=px(p["vae"])),
+        "factorvae": dict(own, model="fq_factorvae", beta=px(p["factorvae"][0]), tc_gamma=px(p["factorvae"][1]), **disc),
         "qlae": dict(codebook, model="qlae", codebook_size=t["qlae_values"], codebook_init="normal", weight_decay=0.0, grad_clip=0.0,
                      quantization_weight=px(t["qlae_weight"]), commitment_weight=px(t["qlae_weight"])),
         "dvae": dict(codebook, model="dvae", beta=kl(p["dvae"]), temperature_decay=1e-5),

@@ -45,6 +45,7 @@ class ModelConfig(Config):
     lr: float = 1e-4
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
+    adam_eps: float = 1e-8                 # the model Adam's eps; scale it with the loss (a pixel-summed loss is N x a mean)
     weight_decay: float = 0.0
     # attachable regularisers (0 = off)
     tc_gamma: float = 0.0                  # FactorVAE total-correlation discriminator weight
@@ -269,7 +270,7 @@ class VAE(nn.Module):
         "`model` (Adam over the parameter groups) and, when the model has an adversary, `adversary`."
         c = self.config
         groups, adversary = self.parameter_groups()
-        opts = {"model": torch.optim.Adam(groups, lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=1e-8)}
+        opts = {"model": torch.optim.Adam(groups, lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)}
         if adversary: opts["adversary"] = torch.optim.Adam(adversary, lr=c.tc_lr, betas=(c.tc_beta1, c.tc_beta2))
         return opts
 

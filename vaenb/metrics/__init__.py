@@ -18,9 +18,9 @@ from .intervention import beta_vae_score, factor_vae_score, represent_factors
 from .predictor import dci, explicitness, sap
 
 # %% auto #0
-__all__ = ['METRICS', 'representation_function', 'evaluate', 'mig', 'sap', 'dci', 'modularity', 'explicitness', 'infomec',
-           'factor_vae_score', 'beta_vae_score', 'histogram_discretize', 'discrete_mutual_info', 'discrete_entropy',
-           'mutual_info_matrix', 'check_codes_factors']
+__all__ = ['REPRESENTATIONS', 'METRICS', 'representation_function', 'evaluate', 'mig', 'sap', 'dci', 'modularity', 'explicitness',
+           'infomec', 'factor_vae_score', 'beta_vae_score', 'histogram_discretize', 'discrete_mutual_info',
+           'discrete_entropy', 'mutual_info_matrix', 'check_codes_factors']
 
 # %% ../../nbs/24_evaluate.ipynb #f4b13cbb
 _all_ = ["mig", "sap", "dci", "modularity", "explicitness", "infomec", "factor_vae_score", "beta_vae_score",
@@ -33,14 +33,31 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     parameter = next(iter(model.parameters()), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
-def representation_function(model, batch_size: int = 256) -> Callable[[np.ndarray], np.ndarray]:
-    "`represent(images) -> codes` from a model's `codes`, batched, without gradients, on the model's device."
+REPRESENTATIONS = ("mean", "sample")
+
+def _sampled_codes(model, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    "One reparameterised z = μ + σ·ε per image; ε drawn on the CPU from a generator seeded `seed`, in image order."
+    generator = torch.Generator().manual_seed(seed)
+    def codes(x: torch.Tensor) -> torch.Tensor:
+        post = model.encode(x)
+        if not {"mu", "logvar"} <= post.keys():
+            raise ValueError(f"representation: 'sample' needs a model whose encode returns 'mu' and 'logvar', found {sorted(post)}")
+        eps = torch.randn(post["mu"].shape, generator=generator).to(post["mu"])
+        return post["mu"] + (0.5 * post["logvar"]).exp() * eps
+    return codes
+
+def representation_function(model, batch_size: int = 256, representation: str = "mean", seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    "`represent(images) -> codes` from a model's `codes` (or one sampled z), batched, without gradients, on the model's device."
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation: expected one of {list(REPRESENTATIONS)}, found {representation!r}")
     if not hasattr(model, "codes"):
-        if callable(model): return model
-        raise TypeError(f"model: expected a model with a `codes` method or a callable, found {type(model).__name__}")
+        if callable(model) and representation == "mean": return model
+        raise TypeError(f"model: expected a model with a `codes` method{' and `encode`' if representation == 'sample' else ' or a callable'}, "
+                        f"found {type(model).__name__}")
     device = _model_device(model)
+    codes = model.codes if representation == "mean" else _sampled_codes(model, seed)
     def represent(images: np.ndarray) -> np.ndarray:
-        return map_batches(model.codes, images, device, batch_size).to(torch.float64).numpy()
+        return map_batches(codes, images, device, batch_size).to(torch.float64).numpy()
     return represent
 
 # %% ../../nbs/24_evaluate.ipynb #7845f24f
@@ -50,13 +67,13 @@ def _flatten(prefix: str, scores: dict) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in scores.items()}
 
 def evaluate(model, dataset, metrics: Sequence[str] = METRICS, seed: int = 0, num_train: int = 10000, num_test: int = 5000,
-             batch_size: int = 256, discrete_latents: bool = False, n_jobs: int | None = -1,
+             batch_size: int = 256, discrete_latents: bool = False, representation: str = "mean", n_jobs: int | None = -1,
              factor_vae_params: dict | None = None, beta_vae_params: dict | None = None, dci_params: dict | None = None) -> dict[str, float]:
     "Compute `metrics` for `model` (or a `represent` callable) on a ground-truth `dataset`; a flat dict of floats."
     if isinstance(metrics, str): metrics = [metrics]
     unknown = [m for m in metrics if m not in METRICS]
     if unknown: raise ValueError(f"metrics: unknown {unknown}; expected some of {list(METRICS)}")
-    represent = representation_function(model, batch_size)
+    represent = representation_function(model, batch_size, representation, seed)
     was_training = getattr(model, "training", None)
     if was_training is not None: model.eval()
     try:
