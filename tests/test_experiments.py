@@ -303,3 +303,29 @@ def test_factorqvae_discrete_flag_in_every_profile():
     for profile in ("smoke", "quick", "paper"):
         for r in factorqvae_runs(profile):
             assert r.eval_params.get("discrete_latents", False) is (r.model in ("qlae", "dvae", "factordvae", "qvae", "factorqvae")), (profile, r.name)
+
+
+def test_jl1vae_paper_profile_is_the_official_run():
+    from vaenb.vae import model_config
+    runs = study_runs("jl1vae", "paper")
+    rows = {label: [r for r in runs if r.label == label] for label in ("β-VAE", "JL1-VAE")}
+    for label, gamma in (("β-VAE", 0.0), ("JL1-VAE", 0.1)):
+        assert [r.seed for r in rows[label]] == list(range(11, 21))            # 10 seeds, 11-20, as the official scripts
+        for run in rows[label]:
+            assert (run.model, run.dataset, run.steps, run.batch_size) == ("jl1vae", "threedots", 300_000, 64)
+            config = model_config(run.model, **run.model_params)
+            assert (config.beta, config.jl1_gamma, config.warmup_steps, config.lr) == (4.0, gamma, 100_000, 1e-4)
+            # the official finite-difference penalty (ε = 1e-3) over all columns, not vaenb's exact default
+            assert (config.jl1_method, config.jl1_columns, config.jl1_fd_step) == ("finite_difference", None, 1e-3)
+            assert run.train_params.get("amp", "off") == "off"
+    assert {r.label for r in runs} >= {"β-VAE (dlib)", "FactorVAE", "DIP-VAE-I", "DIP-VAE-II", "β-TCVAE", "AnnealedVAE"}
+
+
+def test_jl1vae_smoke_warmup_fits_the_run():
+    from vaenb.vae import create_model, model_config
+    for run in study_runs("jl1vae", "smoke"):
+        config = model_config(run.model, **run.model_params)
+        assert 0 < config.warmup_steps < run.steps, (run.label, config.warmup_steps, run.steps)
+        assert create_model(config).weight(config.jl1_gamma, run.steps - 1) == config.jl1_gamma   # γ reaches its target
+    with pytest.raises(Exception, match="jl1vae-mpi3d-multi"):                 # no MPI3D-multi dataset, so no preset
+        create_model("jl1vae-mpi3d-multi")

@@ -170,9 +170,11 @@ class JacobianL1(Regulariser):
     def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
         gamma = model.weight(self.gamma, step)
         z = out["z"].detach()
+        z = z.to(torch.promote_types(z.dtype, torch.float32))   # a bf16 sample (amp) -> fp32; float64 stays float64
         columns = None if self.columns is None else sample_columns(len(z), z.shape[1], self.columns, device=z.device)
         layers = decoder_layers(model.decoder) if self.method == "jvp" and _decodes_plainly(model) else None
-        with torch.set_grad_enabled(torch.is_grad_enabled() and gamma > 0):
+        # the penalty in fp32 also inside a bf16 autocast step: in bf16 it came out 0.19 % high, its gradient 0.44 % off
+        with torch.set_grad_enabled(torch.is_grad_enabled() and gamma > 0), torch.autocast(z.device.type, enabled=False):
             if layers is not None: penalty = tangent_l1(layers, z, columns)
             else: penalty = jacobian_l1(lambda latent: torch.sigmoid(model.decode(latent)), z, self.method, columns, self.fd_step)
         return {"jl1": gamma * penalty}, {"jl1": penalty.detach(), "jl1_gamma": gamma}
@@ -217,14 +219,11 @@ class JL1VAE(VAE):
     config_class = JL1Config
 
 # training settings of the official runs that are not model fields (for the trainer / experiments)
-JL1_TRAINING = {"threedots": {"batch_size": 64, "steps": 300_000}, "mpi3d-multi": {"batch_size": 64, "steps": 300_000}}
-JL1_PRESETS = {
-    "threedots": dict(channels=1, beta=4.0, jl1_gamma=0.1, warmup_steps=100_000, lr=1e-4),
-    "mpi3d-multi": dict(channels=3, beta=0.01, jl1_gamma=0.01, warmup_steps=100_000, lr=1e-4),
-}
+JL1_TRAINING = {"threedots": {"batch_size": 64, "steps": 300_000}}
+# threedots only: vaenb has no MPI3D-multi dataset (the official β = γ = 0.01 run is recorded in the table above)
+JL1_PRESETS = {"threedots": dict(channels=1, beta=4.0, jl1_gamma=0.1, warmup_steps=100_000, lr=1e-4)}
 _ARCHITECTURE = dict(backbone="jl1conv", init="torch", latent_dim=10, recon="bernoulli")
 register_model("jl1vae", JL1VAE, **_ARCHITECTURE, **JL1_PRESETS["threedots"])
-register_model("jl1vae-mpi3d-multi", JL1VAE, **_ARCHITECTURE, **JL1_PRESETS["mpi3d-multi"])
 
 # %% ../nbs/33_jl1vae.ipynb #dd953b72
 LOCALITY_RADII = (0.1, 0.2, 0.3, 0.6, 1.0)
