@@ -246,6 +246,7 @@ def test_mipe_paper_runs_carry_the_paper_settings():
         assert (r.steps, r.batch_size) == (75_000, 256)
         t = r.train_params
         assert (t["grad_clip"], t["lr_schedule"], t["amp"]) == (1.0, "constant", "off")
+        assert r.eval_params["representation"] == "sample"   # the official evaluation encodes a sampled z
     assert sorted({r.seed for r in runs}) == [0, 1, 2, 3, 4]
     # the CLG rows hold the official CLG encoder: unpadded convs, 64·2·2 = 256 features into the first linear layer
     clg = next(r for r in runs if r.label == "MIPET-CLG-VAE" and r.dataset == "dsprites-official")
@@ -329,3 +330,13 @@ def test_jl1vae_smoke_warmup_fits_the_run():
         assert create_model(config).weight(config.jl1_gamma, run.steps - 1) == config.jl1_gamma   # γ reaches its target
     with pytest.raises(Exception, match="jl1vae-mpi3d-multi"):                 # no MPI3D-multi dataset, so no preset
         create_model("jl1vae-mpi3d-multi")
+
+
+def test_factorqvae_paper_runs_cover_the_three_official_datasets():
+    from vaenb.experiments import factorqvae_runs
+    runs = factorqvae_runs("paper")
+    assert {r.dataset for r in runs} == {"shapes3d-official", "isaac3d-official", "mpi3d-complex"}
+    isaac = [r for r in runs if r.dataset == "isaac3d-official"]
+    assert len({r.label for r in isaac}) == 9 and all(r.dataset_params == {"cache": True} for r in isaac)
+    fq = next(r for r in isaac if r.label == "FactorQVAE")
+    assert fq.model_params["latent_dim"] == 18   # 2 x the nine Isaac3D factors (spec: D = 18)

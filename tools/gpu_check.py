@@ -30,7 +30,8 @@ from vaenb.vae import MODELS, create_model, list_models
 # (image shape, number of images) of each paper dataset, so the check needs none of the official files;
 # the size fills `dataset_size` for the models whose estimators weigh by it (β-TCVAE).
 PAPER_DATASETS = {"dsprites-official": ((1, 64, 64), 737_280), "threedots": ((1, 64, 64), 500_000),
-                  "shapes3d-official": ((3, 64, 64), 480_000), "cars3d": ((3, 64, 64), 17_568), "mpi3d-complex": ((3, 64, 64), 460_800)}
+                  "shapes3d-official": ((3, 64, 64), 480_000), "cars3d": ((3, 64, 64), 17_568), "mpi3d-complex": ((3, 64, 64), 460_800),
+                  "isaac3d-official": ((3, 64, 64), 737_280)}
 
 
 class SyntheticImages:

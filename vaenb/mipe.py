@@ -17,8 +17,8 @@ from .vae import VAE, ModelConfig, Regulariser, gaussian_kl, register_model
 
 # %% auto #0
 __all__ = ['PAPER_PROFILE', 'ipe_matrix', 'ipe_inverse', 'FactorPair', 'magnitude_mask', 'LogNormaliser', 'exponential_family_kl',
-           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPE', 'representation', 'MIPETConvEncoder', 'paper_config',
-           'train_steps', 'square_images']
+           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPE', 'MIPETConvEncoder', 'paper_config', 'train_steps',
+           'square_images']
 
 # %% ../nbs/31_mipe.ipynb #72d8ab78
 def ipe_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
@@ -161,23 +161,6 @@ register_model("mipet-clgvae", CLGVAE, mipe_units=1)
 # MI, TC and dim-wise KL on the untransformed z with the reference code's MSS weights; needs `dataset_size`
 register_model("mipet-betatcvae", BetaTCVAE, mipe_units=3, estimator="mss_reference", beta=4.0)
 
-# %% ../nbs/31_mipe.ipynb #4d7740fb
-def representation(model: VAE, kind: str = "mean", seed: int = 0, batch_size: int = 256):
-    "A `represent(images) -> codes` callable: `mean` = μ (vaenb default), `sampled` = μ + σ·ε before IPE (official protocol)."
-    if kind not in ("mean", "sampled"): raise ValueError(f"kind: expected 'mean' or 'sampled', found {kind!r}")
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-
-    def moments(x: torch.Tensor) -> torch.Tensor:
-        post = model.encode(x)
-        return torch.cat([post["mu"], post["logvar"]], dim=1)
-
-    def represent(images: np.ndarray) -> np.ndarray:
-        mu, logvar = map_batches(moments, images, model.device, batch_size).float().chunk(2, dim=1)
-        if kind == "mean": return mu.numpy()
-        # one draw for all images, so the codes do not depend on batch_size
-        return (mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator)).numpy()
-    return represent
-
 # %% ../nbs/31_mipe.ipynb #3e167e4e
 class MIPETConvEncoder(nn.Module):
     "The MIPET-VAEs encoder: 4 unpadded 4×4 stride-2 convs (64×64 → 2×2), linear to `hidden` (no activation), linear heads."
@@ -207,6 +190,8 @@ PAPER_PROFILE: dict = {
     # encoder/decoder weight decay per dataset from {0, 1e-4} (its Table 7, not readable here): 0 here
     "optimizer": {"lr": 4e-4, "mipe_lr": 4e-4, "betas": (0.9, 0.999), "weight_decay": 0.0},
     "init": "xavier_all",                  # every >= 2-D tensor Xavier-uniform, biases untouched
+    # the official evaluation encodes one sampled z = μ + σ·ε per image (before IPE), not μ
+    "evaluation": {"representation": "sample"},
     "datasets": {
         "dsprites": {"channels": 1, "recon": "bernoulli", "hidden_dim": 128},
         "shapes3d": {"channels": 3, "recon": "gaussian", "hidden_dim": 256},
