@@ -5,13 +5,11 @@
 # %% ../nbs/31_mipe.ipynb #cf7b1e69
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from .baselines import BetaTCVAE
 from .clgvae import CLGVAE
-from .core import map_batches
 from .nets import ConvDecoder, register_backbone
 from .vae import VAE, ModelConfig, Regulariser, gaussian_kl, register_model
 
