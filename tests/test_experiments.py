@@ -340,3 +340,66 @@ def test_factorqvae_paper_runs_cover_the_three_official_datasets():
     assert len({r.label for r in isaac}) == 9 and all(r.dataset_params == {"cache": True} for r in isaac)
     fq = next(r for r in isaac if r.label == "FactorQVAE")
     assert fq.model_params["latent_dim"] == 18   # 2 x the nine Isaac3D factors (spec: D = 18)
+
+
+# issue 19: a run layer for researchers' own experiments
+
+def test_config_file_run_with_profile_and_overrides(tmp_path, capsys, monkeypatch):
+    from vaenb.cli import _command_line_fields, build_parser
+    from vaenb.experiments import compose_run, load_run_file
+    (tmp_path / "run.yaml").write_text("model: betatcvae\nsteps: 7\nmodel_params: {beta: 2.0}\neval_params: {num_test: 40}\n")
+    args = build_parser().parse_args(["run", "--config", str(tmp_path / "run.yaml"), "--profile", "smoke", "--steps", "3",
+                                      "--metrics", "mig,dci", "--eval-param", "num_train=80", "--dataset-param", "cache_size=5"])
+    config = compose_run(load_run_file(args.config), _command_line_fields(args))
+    assert (config.model, config.steps, config.batch_size, config.model_params) == ("betatcvae", 3, 16, {"beta": 2.0})
+    assert config.metrics == ("mig", "dci")
+    # the smoke sizes, not the metrics' 10,000/5,000 points and 100-tree DCI; file and command line win per key
+    assert config.eval_params == {"num_train": 80, "num_test": 40, "recon_samples": 100, "n_jobs": 1, "dci_params": {"n_estimators": 10}}
+    assert config.train_params["checkpoint_every"] == 10 and config.dataset_params["cache_size"] == 5
+    assert main(["run", "--config", str(tmp_path / "run.yaml"), "--metrics", "mig,migg", "--results", str(tmp_path / "r")]) == 2
+    assert "unknown metric(s) ['migg']" in capsys.readouterr().err
+    monkeypatch.setenv("VAENB_DATA", str(tmp_path / "nodata"))
+    assert main(["run", "--dataset", "dsprites-official", "--results", str(tmp_path / "r")]) == 2   # before any kernel
+    assert "put the file at" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_plugin_model_swept_through_dask(tmp_path, monkeypatch):
+    (tmp_path / "mymodels.py").write_text("from vaenb.vae import VAE, register_model\nregister_model('mybeta', VAE, beta=6.0)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    configs = [smoke(model="mybeta", imports=("mymodels",), seed=s) for s in (0, 1)]
+    records = run_sweep(configs, tmp_path / "runs", n_workers=2, verbose=False)
+    assert [r["status"] for r in records] == ["finished", "finished"], [r.get("error", {}).get("root_cause") for r in records]
+    assert records[0]["config"]["imports"] == ["mymodels"]
+
+
+def test_paths_default_to_the_current_directory(tmp_path, monkeypatch, capsys):
+    from vaenb.core import data_dir
+    from vaenb.experiments import reports_dir, results_dir
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VAENB_DATA", raising=False); monkeypatch.delenv("VAENB_RESULTS", raising=False)
+    assert (data_dir(create=False), results_dir(), reports_dir()) == (tmp_path / "data", tmp_path / "runs", tmp_path / "reports")
+    assert main(["info", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"data directory: {tmp_path / 'data'}" in out and f"results: {tmp_path / 'runs'}" in out
+    monkeypatch.setenv("VAENB_RESULTS", str(tmp_path / "elsewhere"))
+    assert results_dir() == tmp_path / "elsewhere"
+
+
+def test_table_of_any_runs(tmp_path, capsys):
+    for beta, seed, mig in ((1, 0, 0.2), (1, 1, 0.4), (4, 0, 0.9)):
+        config = RunConfig(model_params={"beta": beta}, seed=seed)
+        write_record(run_directory(config, tmp_path), config, "finished", metrics={"mig": mig})
+    assert main(["table", str(tmp_path), "--out", str(tmp_path / "t")]) == 0
+    out = capsys.readouterr().out
+    assert "model_params.beta" in out and "0.300 ± 0.141 (2)" in out and "0.900 (1)" in out
+    rows = (tmp_path / "t.csv").read_text().splitlines()
+    assert rows[0] == "model_params.beta,mig" and len(rows) == 3
+    assert main(["table", str(tmp_path / "none")]) == 2
+
+
+def test_empty_report_exits_nonzero(tmp_path, capsys):
+    assert main(["report", "--paper", "mipe", "--profile", "smoke", "--results", str(tmp_path / "runs"),
+                 "--reports", str(tmp_path / "reports")]) == 1
+    assert "no finished smoke runs" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()

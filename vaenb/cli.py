@@ -16,14 +16,16 @@ from .core import data_dir, get_device, repo_root
 from .experiments import PROFILES
 
 # %% auto #0
-__all__ = ['cmd_info', 'cmd_readme', 'cmd_docs', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_reproduce', 'build_parser', 'main']
+__all__ = ['cmd_info', 'cmd_readme', 'cmd_docs', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_table', 'cmd_reproduce',
+           'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #d41a3a03
 def cmd_info(args) -> int:
     "Print versions, the device vaenb would use, and where data lives."
     print(f"vaenb {vaenb.__version__}  python {platform.python_version()}  torch {torch.__version__}")
     print(f"device: {get_device(args.device)}  (cuda available: {torch.cuda.is_available()})")
-    print(f"data directory: {data_dir(create=False)}")
+    from vaenb.experiments import reports_dir, results_dir
+    print(f"data directory: {data_dir(create=False)}\nresults: {results_dir()}\nreports: {reports_dir()}")
     print(f"checkout: {repo_root() or '(installed package)'}")
     return 0
 
@@ -40,10 +42,14 @@ def cmd_docs(args) -> int:
     return 1 if args.strict and summary["execution_failures"] else 0
 
 def _parse_value(text: str):
-    "`-p key=value` values: JSON when it parses (numbers, true, lists), else the string."
+    "`-p key=value` values: JSON when it parses (numbers, true, lists), else a YAML list or mapping (`{n_estimators: 5}`), else the string."
     import json
+    import yaml
     try: return json.loads(text)
-    except json.JSONDecodeError: return text
+    except json.JSONDecodeError: pass
+    try: value = yaml.safe_load(text)
+    except yaml.YAMLError: return text
+    return value if isinstance(value, (list, dict)) else text
 
 def _key_values(pairs: list[str], option: str) -> dict:
     out = {}
@@ -60,26 +66,51 @@ def _report_failures(records: list[dict]) -> int:
     print(f"{len(records) - len(failed)} finished, {len(failed)} failed")
     return 1 if failed else 0
 
+def _command_line_fields(args) -> dict:
+    "The RunConfig fields given on the command line, and only those: they override the config file and the profile."
+    fields = {k: getattr(args, k) for k in ("model", "label", "dataset", "seed", "steps", "batch_size", "profile") if getattr(args, k) is not None}
+    if args.metrics is not None: fields["metrics"] = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if args.imports: fields["imports"] = args.imports
+    for field, option, pairs in (("model_params", "-p/--param", args.param), ("train_params", "-t/--train-param", args.train_param),
+                                 ("eval_params", "--eval-param", args.eval_param), ("dataset_params", "--dataset-param", args.dataset_param)):
+        if pairs: fields[field] = _key_values(pairs, option)
+    return fields
+
 def cmd_run(args) -> int:
     "Train and evaluate one run through the experiment notebook."
-    from vaenb.experiments import RunConfig, execute_run, run_directory
-    config = RunConfig.from_dict({"model": args.model, "dataset": args.dataset, "seed": args.seed, "steps": args.steps,
-                                  "batch_size": args.batch_size, "profile": args.profile,
-                                  "model_params": _key_values(args.param, "-p/--param"),
-                                  "train_params": _key_values(args.train_param, "-t/--train-param")})
+    from vaenb.experiments import check_dataset_files, compose_run, execute_run, load_run_file, run_directory, validate_run
+    config = validate_run(compose_run(load_run_file(args.config) if args.config else {}, _command_line_fields(args)))
+    check_dataset_files(config)
+    print(f"run {config.short_label()} on {config.dataset} (seed {config.seed}, {config.profile} profile): {run_directory(config, args.results)}", flush=True)
     record = execute_run(config, args.results, force=args.force)
     print(f"{record['status']}: {run_directory(config, args.results)}")
     return _report_failures([record])
 
 def cmd_sweep(args) -> int:
     "Run every configuration of a grid file on a Dask cluster."
-    from vaenb.experiments import load_grid, run_sweep
-    return _report_failures(run_sweep(load_grid(args.grid), args.results, scheduler=args.scheduler, n_workers=args.workers, force=args.force))
+    from vaenb.experiments import check_dataset_files, load_grid, run_sweep
+    runs = load_grid(args.grid)
+    for run in runs: check_dataset_files(run)
+    return _report_failures(run_sweep(runs, args.results, scheduler=args.scheduler, n_workers=args.workers, force=args.force))
 
 def cmd_report(args) -> int:
     "Rebuild a paper's tables and figures from the finished runs."
-    from vaenb.experiments import build_report, papers_named
-    for paper in papers_named(args.paper): print(f"report: {build_report(paper, args.profile, args.results, args.reports)}")
+    from vaenb.experiments import build_report, collect_runs, papers_named, results_dir, study_runs
+    built = 0
+    for paper in papers_named(args.paper):
+        if collect_runs(study_runs(paper, args.profile), args.results)[0].empty:   # an empty table would look like a result
+            print(f"report {paper}: no finished {args.profile} runs in {results_dir(args.results)}; run `vaenb reproduce --paper {paper} "
+                  f"--profile {args.profile}` first", file=sys.stderr)
+            continue
+        print(f"report: {build_report(paper, args.profile, args.results, args.reports)}"); built += 1
+    return 0 if built else 1
+
+def cmd_table(args) -> int:
+    "Mean ± s.d. over seeds per configuration of any finished runs (Markdown; CSV, Markdown and LaTeX files with --out)."
+    from vaenb.experiments import run_table, write_table
+    table = run_table(args.results, by=args.by)
+    print(table.to_markdown(index=False))
+    if args.out: print("wrote " + ", ".join(map(str, write_table(table, args.out))))
     return 0
 
 def cmd_reproduce(args) -> int:
@@ -107,12 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--strict", action="store_true", help="exit 1 if a notebook fails to run")
     docs.set_defaults(func=cmd_docs)
 
-    run = sub.add_parser("run", help=cmd_run.__doc__)
-    run.add_argument("--model", default="betavae"); run.add_argument("--dataset", default="dsprites")
-    run.add_argument("--seed", type=int, default=0); run.add_argument("--steps", type=int, default=500)
-    run.add_argument("--batch-size", type=int, default=64); run.add_argument("--profile", default="quick", choices=PROFILES)
+    run = sub.add_parser("run", help=cmd_run.__doc__, description="Fields come from the profile, then --config, then the options (later wins).")
+    run.add_argument("--config", default=None, metavar="FILE", help="YAML/JSON file of RunConfig fields (a sweep's 'base')")
+    run.add_argument("--model", default=None, help="(default betavae)"); run.add_argument("--dataset", default=None, help="(default dsprites)")
+    run.add_argument("--label", default=None); run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--steps", type=int, default=None); run.add_argument("--batch-size", type=int, default=None)
+    run.add_argument("--profile", default=None, choices=PROFILES, help="training and evaluation sizes (default quick)")
+    run.add_argument("--metrics", default=None, metavar="M1,M2", help="metric names, comma-separated")
+    run.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="plug-in module to import first (repeatable)")
     run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. -p beta=4")
     run.add_argument("-t", "--train-param", action="append", metavar="KEY=VALUE", help="trainer setting, e.g. -t grad_clip=1.0")
+    run.add_argument("--eval-param", action="append", metavar="KEY=VALUE", help="evaluation setting, e.g. --eval-param num_train=500")
+    run.add_argument("--dataset-param", action="append", metavar="KEY=VALUE", help="dataset argument, e.g. --dataset-param cache_size=2000")
     run.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
     _add_store_options(run); run.set_defaults(func=cmd_run)
 
@@ -120,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("grid", help="YAML/JSON file with 'base' and 'grid'")
     sweep.add_argument("--force", action="store_true")
     _add_store_options(sweep, sweep=True); sweep.set_defaults(func=cmd_sweep)
+
+    table = sub.add_parser("table", help=cmd_table.__doc__)
+    table.add_argument("results", nargs="+", help="run folders or results stores (searched for record.json)")
+    table.add_argument("--by", nargs="+", default=None, metavar="FIELD", help="group by these fields (default: those that differ, but the seed)")
+    table.add_argument("--out", default=None, metavar="STEM", help="also write STEM.md, STEM.csv and STEM.tex")
+    table.set_defaults(func=cmd_table)
 
     for name, func in (("report", cmd_report), ("reproduce", cmd_reproduce)):
         q = sub.add_parser(name, help=func.__doc__)

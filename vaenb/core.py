@@ -99,11 +99,9 @@ def repo_root() -> Path | None:
     return root if (root / "settings.ini").is_file() and (root / "nbs").is_dir() else None
 
 def data_dir(create: bool = True) -> Path:
-    "Where datasets and caches live: `$VAENB_DATA`, else `<repo>/data`, else `./data`."
+    "Where datasets and caches live: `$VAENB_DATA`, else `data/` in the current directory."
     env = os.environ.get(DATA_ENV)
-    if env: path = Path(env).expanduser()
-    elif repo_root() is not None: path = repo_root() / "data"
-    else: path = Path.cwd() / "data"
+    path = Path(env).expanduser() if env else Path.cwd() / "data"
     if create: path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import importlib
 import inspect
 import itertools
 import json
@@ -16,6 +17,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -27,21 +29,23 @@ from pathlib import Path
 import torch
 
 import vaenb
-from .core import Config, ConfigError, atomic_write, map_batches, repo_root, write_json
+from .core import DATA_ENV, Config, ConfigError, atomic_write, data_dir, map_batches, repo_root, write_json
 
 # %% auto #0
 __all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'RUN_EVAL_PARAMS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'PROVENANCE', 'TEMPLATE',
            'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'MIPE_ROWS', 'MIPE_METRICS', 'MIPE_PAPER_DATASETS',
            'FACTORQVAE_LABELS', 'FACTORQVAE_METRICS', 'FACTORQVAE_PAPER_DATASETS', 'FACTORQVAE_DATASET_PARAMS',
            'FACTORQVAE_DISCRETE', 'FACTORQVAE_SAMPLED', 'JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'JL1_RADII',
-           'STUDIES', 'PROFILE_NOTES', 'non_finite', 'RunConfig', 'build_run', 'validate_run', 'metric_names',
+           'STUDIES', 'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'non_finite', 'RunConfig', 'import_plugins',
+           'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run', 'metric_names',
            'check_metric_names', 'reconstruction_mse', 'evaluate_run', 'check_eval_params', 'results_dir', 'git_commit',
            'package_versions', 'environment', 'make_record', 'write_record', 'UnreadableRecord', 'read_record',
            'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters', 'run_notebook',
            'root_cause', 'failure', 'record_failure', 'failure_line', 'run_directory', 'execute_run', 'dask_client',
            'writable_store', 'run_sweep', 'expand_grid', 'load_grid', 'collect_runs', 'summarise', 'write_table',
-           'save_figure', 'mipe_runs', 'factorqvae_runs', 'jl1vae_runs', 'papers_named', 'study_runs', 'caption',
-           'long_scores', 'reports_dir', 'build_report', 'reproduce']
+           'save_figure', 'finished_records', 'run_table', 'mipe_runs', 'factorqvae_runs', 'jl1vae_runs',
+           'papers_named', 'study_runs', 'profile_settings', 'load_run_file', 'compose_run', 'caption', 'long_scores',
+           'reports_dir', 'build_report', 'reproduce']
 
 # %% ../nbs/50_experiments.ipynb #a932e503
 RUN_OWNED = {"steps": "RunConfig.steps (vaenb run --steps)", "batch_size": "RunConfig.batch_size (vaenb run --batch-size)",
@@ -57,6 +61,7 @@ def non_finite(value, path: str) -> tuple[str, float] | None:
 
 # %% ../nbs/50_experiments.ipynb #1bdcff5d
 PROFILES = ("smoke", "quick", "paper")
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 @dataclasses.dataclass
 class RunConfig(Config):
@@ -74,12 +79,15 @@ class RunConfig(Config):
     eval_params: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
     paper: str = "adhoc"
     profile: str = "smoke"
+    imports: tuple[str, ...] = ()     # plug-in modules imported before anything is validated or built
 
     def check(self):
         if self.steps < 1: self.fail("steps", "an integer >= 1", self.steps)
         if self.batch_size < 2: self.fail("batch_size", "an integer >= 2", self.batch_size)
         if self.seed < 0: self.fail("seed", "an integer >= 0", self.seed)
         if self.profile not in PROFILES: self.fail("profile", f"one of {PROFILES}", self.profile)
+        if bad := [m for m in self.imports if not isinstance(m, str) or not _MODULE_NAME.fullmatch(m)]:
+            self.fail("imports", "module names importable from the current directory or sys.path, e.g. 'mymodels' (not file paths)", bad[0])
         if not self.metrics: self.fail("metrics", "at least one metric name (vaenb.experiments.metric_names())", self.metrics)
         for field in ("model_params", "train_params", "dataset_params", "eval_params"):
             if found := non_finite(getattr(self, field), field): raise ConfigError(f"RunConfig.{found[0]}: expected a finite number, found {found[1]}")
@@ -92,8 +100,53 @@ class RunConfig(Config):
 
     def run_id(self) -> str:
         "`<model>-<dataset>-s<seed>-<hash of the whole config>`: readable and unique."
-        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
+        fields = self.to_dict()
+        if not fields["imports"]: del fields["imports"]   # runs from before plug-ins existed keep their ids and directories
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return f"{self.model}-{self.dataset}-s{self.seed}-{digest}"
+
+    def short_label(self) -> str:
+        "The run's name with its model params, e.g. `betavae beta=4`: what a run id's hash hides."
+        return " ".join([self.name] + [f"{k}={json.dumps(v, default=str)}" for k, v in sorted(self.model_params.items())])
+
+# %% ../nbs/50_experiments.ipynb #e037460d
+def import_plugins(names) -> list:
+    "Import the modules `names` (a run's `imports`) so that their registrations run; from the current directory or `sys.path`."
+    cwd = str(Path.cwd())
+    if names and cwd not in sys.path: sys.path.insert(0, cwd)   # a console script's sys.path lacks the cwd
+    modules = []
+    for name in names:
+        try: modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"RunConfig.imports: cannot import {name!r} ({e}); a plug-in is a module in the current directory ({cwd}) or on sys.path") from e
+    return modules
+
+# %% ../nbs/50_experiments.ipynb #bbdf235a
+@contextmanager
+def kernel_environment(config: RunConfig | None = None):
+    "Pin the current directory's data directory (and, for a run with plug-ins, their directory) for a kernel started inside."
+    saved = {k: os.environ.get(k) for k in (DATA_ENV, "PYTHONPATH")}
+    os.environ[DATA_ENV] = str(data_dir(create=False).resolve())
+    if config is not None and config.imports:
+        cwd, rest = str(Path.cwd()), (saved["PYTHONPATH"] or "").split(os.pathsep)
+        os.environ["PYTHONPATH"] = os.pathsep.join([cwd] + [p for p in rest if p and p != cwd])
+    try: yield
+    finally:
+        for key, value in saved.items():
+            if value is None: os.environ.pop(key, None)
+            else: os.environ[key] = value
+
+_CHECKED_FILES: set = set()
+
+def check_dataset_files(config: RunConfig):
+    "Build an official dataset once per process, so that a missing or corrupt file fails before any kernel starts."
+    from vaenb.data import _REGISTRY, list_datasets
+    if config.dataset not in _REGISTRY: list_datasets()
+    factory = _REGISTRY.get(config.dataset)
+    key = (config.dataset, json.dumps(config.dataset_params, sort_keys=True, default=str), str(data_dir(create=False)))
+    if factory is None or getattr(factory, "procedural", False) is True or key in _CHECKED_FILES: return
+    factory(**config.dataset_params)   # not kept: an official dataset can hold hundreds of MB
+    _CHECKED_FILES.add(key)
 
 # %% ../nbs/50_experiments.ipynb #eeae9bf6
 def build_run(config: RunConfig, run_dir: str | os.PathLike | None = None, device=None):
@@ -124,6 +177,7 @@ def validate_run(config: RunConfig) -> RunConfig:
     from vaenb.data import list_datasets
     from vaenb.train import TrainConfig
     from vaenb.vae import model_config
+    import_plugins(config.imports)   # first: the names below may be the plug-ins' own
     model_config(config.model, **_with_dataset_size(config, 10**6))   # the real size is known once the dataset is built
     TrainConfig.from_dict({**config.train_params, "steps": config.steps, "batch_size": config.batch_size, "seed": config.seed})
     if config.dataset not in list_datasets():
@@ -188,11 +242,11 @@ SCHEMA = 1
 RECORD, NOTEBOOK = "record.json", "notebook.ipynb"
 
 def results_dir(path: str | os.PathLike | None = None) -> Path:
-    "The results store: `path`, else `$VAENB_RESULTS`, else `runs/` at the checkout root (or the current directory)."
+    "The results store: `path`, else `$VAENB_RESULTS`, else `runs/` in the current directory."
     # absolute: notebooks execute with their run directory as cwd, where a relative path would point elsewhere
     if path: return Path(path).resolve()
     if os.environ.get("VAENB_RESULTS"): return Path(os.environ["VAENB_RESULTS"]).resolve()
-    return (repo_root() or Path.cwd()) / "runs"
+    return Path.cwd() / "runs"
 
 def git_commit() -> str | None:
     "The checkout's commit (with `+dirty` when it has changes), or None outside a git checkout."
@@ -254,6 +308,7 @@ def load_run(run_dir: str | os.PathLike, device=None):
     if record is None: raise FileNotFoundError(f"{Path(run_dir) / RECORD} not found: not a vaenb run directory, or the run never finished")
     if record["status"] != "finished": raise ValueError(f"{run_dir}: the run {record['status']}; see its {RECORD} and {NOTEBOOK}")
     config = RunConfig.from_dict(record["config"])
+    import_plugins(config.imports)
     return load_model(run_dir, device=device), get_dataset(config.dataset, **config.dataset_params), record
 
 # %% ../nbs/50_experiments.ipynb #60ffd216
@@ -347,7 +402,7 @@ def execute_run(config: RunConfig | dict, results: str | os.PathLike | None = No
         run_dir.mkdir(parents=True, exist_ok=True)
         # through JSON: papermill writes nested tuples as strings, lists it writes as lists
         parameters = json.loads(json.dumps({**config.to_dict(), "run_dir": str(run_dir)}))
-        run_notebook(experiments_dir() / TEMPLATE, run_dir / NOTEBOOK, parameters)
+        with kernel_environment(config): run_notebook(experiments_dir() / TEMPLATE, run_dir / NOTEBOOK, parameters)
     except Exception as e:
         return record_failure(run_dir, config, failure(e, run_dir / NOTEBOOK), timings={"total_s": time.time() - start})
     record = read_record(run_dir)
@@ -493,6 +548,39 @@ def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
         paths.append(path)
     return paths
 
+# %% ../nbs/50_experiments.ipynb #a68cf917
+def finished_records(paths) -> list[dict]:
+    "The finished records in `paths`: run folders, or folders searched recursively for `record.json`."
+    found = []
+    for path in map(Path, paths):
+        if not path.exists(): raise FileNotFoundError(f"{path}: no such run folder or results store")
+        found += [path / RECORD] if (path / RECORD).is_file() else sorted(path.rglob(RECORD))
+    return [r for r in (read_record(p.parent) for p in dict.fromkeys(found)) if r and r["status"] == "finished"]
+
+def _flat(config: dict) -> dict:
+    "A config's fields with dict fields spread by key (`model_params.beta`) and other values made hashable."
+    out = {}
+    for key, value in config.items():
+        for k, v in (value.items() if isinstance(value, dict) else [(None, value)]):
+            out[f"{key}.{k}" if k is not None else key] = v if isinstance(v, (str, int, float, bool, type(None))) else json.dumps(v, sort_keys=True)
+    return out
+
+# %% ../nbs/50_experiments.ipynb #7557dfeb
+def run_table(paths, by: list[str] | None = None, digits: int = 3):
+    "Mean ± s.d. over seeds per configuration of the finished runs under `paths`, grouped by `by` (default: every field that differs but the seed)."
+    import pandas as pd
+    records = finished_records(paths)
+    if not records: raise FileNotFoundError(f"no finished runs under {', '.join(map(str, paths))}")
+    df = pd.DataFrame([{**_flat(r["config"]), **r.get("metrics", {})} for r in records])
+    fields = list(dict.fromkeys(k for r in records for k in _flat(r["config"])))
+    if by:
+        if unknown := [b for b in by if b not in fields]:
+            raise ConfigError(f"--by: unknown field(s) {_did_you_mean(unknown, fields)}; fields: {', '.join(fields)}")
+        keys = list(by)
+    else: keys = [c for c in fields if c != "seed" and df[c].astype(str).nunique() > 1] or ["model"]
+    metrics = [c for c in df.columns if c not in fields and pd.api.types.is_numeric_dtype(df[c])]
+    return summarise(df.fillna({k: "–" for k in keys}), metrics, keys, digits)
+
 # %% ../nbs/50_experiments.ipynb #93a6413e
 SMOKE = dict(steps=20, batch_size=16, seeds=(0,), train_params={"log_every": 10, "checkpoint_every": 10, "progress": False},
              # 10 boosting stages instead of DCI's 100: a smoke run checks that the pipeline works, its numbers mean nothing
@@ -622,6 +710,45 @@ def study_runs(paper: str, profile: str) -> list[RunConfig]:
     if profile not in PROFILES: raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, found {profile!r}")
     return STUDIES[papers_named(paper)[0]](profile)
 
+# %% ../nbs/50_experiments.ipynb #80d51f08
+SMOKE_DATA = {"dsprites": SMALL_DSPRITES, "threedots": {"cache_size": 2000}}
+RUN_DICTS = ("model_params", "train_params", "dataset_params", "eval_params")
+
+def profile_settings(profile: str, dataset: str = "dsprites") -> dict:
+    "The RunConfig fields a run of `profile` starts from: the studies' training and evaluation sizes."
+    if profile == "smoke":
+        return {"steps": SMOKE["steps"], "batch_size": SMOKE["batch_size"], "train_params": dict(SMOKE["train_params"]),
+                "eval_params": json.loads(json.dumps(SMOKE["eval_params"])), "dataset_params": json.loads(json.dumps(SMOKE_DATA.get(dataset, {})))}
+    if profile == "quick":
+        return {"steps": 500, "batch_size": 64, "train_params": {**QUIET, **QUICK_TRAIN}, "eval_params": {"num_train": 1000, "num_test": 500, "n_jobs": 1}}
+    if profile == "paper": return {"steps": 500, "batch_size": 64, "train_params": dict(QUIET)}
+    raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, found {profile!r}")
+
+# %% ../nbs/50_experiments.ipynb #dec740e0
+def load_run_file(path: str | os.PathLike) -> dict:
+    "The RunConfig fields of a run file (YAML or JSON: a mapping, the format of a sweep's `base`), names checked."
+    import yaml
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"run config file {path} not found")
+    try: fields = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML/JSON: {e}") from e
+    if not isinstance(fields, dict): raise ConfigError(f"{path}: expected a mapping of RunConfig fields, found {type(fields).__name__}")
+    try: RunConfig.from_dict(fields)
+    except ConfigError as e: raise ConfigError(f"{path}: {e}") from e
+    return fields
+
+def compose_run(*layers: dict, default_profile: str = "quick") -> RunConfig:
+    "A RunConfig from `profile_settings`, then each layer of fields in turn (later wins; dict fields merge key by key)."
+    merged = {}
+    for layer in layers: merged |= {k: v for k, v in layer.items() if k not in RUN_DICTS}
+    profile = merged.setdefault("profile", default_profile)
+    start = profile_settings(profile, merged.get("dataset", RunConfig.dataset))
+    out = {**start, **merged}
+    for field in RUN_DICTS:
+        out[field] = dict(start.get(field, {}))
+        for layer in layers: out[field] |= layer.get(field) or {}
+    return RunConfig.from_dict(out)
+
 # %% ../nbs/50_experiments.ipynb #51669bcb
 PROFILE_NOTES = {
     "smoke": "smoke profile (a pipeline check on tiny data and a few steps: not a result)",
@@ -644,16 +771,17 @@ def long_scores(df, metrics: list[str]):
     return df.melt(id_vars=["model", "seed"], value_vars=present, var_name="metric", value_name="value").dropna()
 
 def reports_dir(path: str | os.PathLike | None = None) -> Path:
-    "Where reports go: `path`, else `reports/` at the checkout root (or the current directory)."
-    return Path(path).resolve() if path else (repo_root() or Path.cwd()) / "reports"
+    "Where reports go: `path`, else `reports/` in the current directory."
+    return Path(path).resolve() if path else Path.cwd() / "reports"
 
 def build_report(paper: str, profile: str, results: str | os.PathLike | None = None, reports: str | os.PathLike | None = None) -> Path:
     "Execute `paper`'s report notebook over the finished runs of `profile`; returns its output directory."
     for run in study_runs(paper, profile): read_record(run_directory(run, results))   # an unreadable record: named here, not in the kernel
     out = reports_dir(reports) / f"{paper}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
-    run_notebook(experiments_dir() / f"report_{papers_named(paper)[0]}.ipynb", out / "report.ipynb",
-                 {"profile": profile, "results": str(results_dir(results)), "reports": str(out)})
+    with kernel_environment():
+        run_notebook(experiments_dir() / f"report_{papers_named(paper)[0]}.ipynb", out / "report.ipynb",
+                     {"profile": profile, "results": str(results_dir(results)), "reports": str(out)})
     return out
 
 def reproduce(paper: str = "all", profile: str = "quick", results: str | os.PathLike | None = None,
@@ -662,6 +790,7 @@ def reproduce(paper: str = "all", profile: str = "quick", results: str | os.Path
     from dask.distributed import as_completed
     papers = papers_named(paper)
     runs = [run for p in papers for run in study_runs(p, profile)]
+    for run in runs: check_dataset_files(run)   # a missing official file: named now, not by each kernel
     results, reports = results_dir(results), reports_dir(reports)
     print(f"reproduce: {len(runs)} runs of {', '.join(papers)} ({profile} profile) into {results}", flush=True)
     failed = []
