@@ -95,8 +95,7 @@ def check_run(run, device: torch.device, steps: int, batch_size: int | None, rto
     params = {"channels": shape[0], "image_size": shape[1], **run.model_params}
     if run.model not in MODELS: list_models()
     if "dataset_size" in MODELS[run.model][0].config_class.field_names(): params.setdefault("dataset_size", size)
-    torch.manual_seed(run.seed)
-    model = create_model(run.model, device="cpu", **params)
+    model = create_model(run.model, device="cpu", seed=run.seed, **params)
     run = run.replace(steps=steps, batch_size=batch_size or run.batch_size)
     train_config = TrainConfig.from_dict({**run.train_params, "steps": steps, "batch_size": run.batch_size, "seed": run.seed,
                                           "checkpoint_every": 10**9, "log_every": max(1, steps), "progress": False})
