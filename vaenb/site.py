@@ -5,8 +5,12 @@
 # %% ../nbs/96_site.ipynb #0e9dba4a
 from __future__ import annotations
 
+import base64
 import fnmatch
 import html
+import itertools
+import json
+import mimetypes
 import multiprocessing
 import os
 import re
@@ -16,6 +20,7 @@ import tarfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 import nbformat
 import yaml
@@ -27,8 +32,10 @@ from .core import atomic_write, repo_root
 from .docs import readme_notebook
 
 # %% auto #0
-__all__ = ['ASSET_PACKAGES', 'ASSET_URLS', 'ASSETS_ENV', 'HIDE_INPUT_TAG', 'KERNEL_ENV', 'FAILED_KEY', 'asset_cache_dir',
-           'fetch_asset', 'extract_asset', 'vendor_assets', 'site_notebook', 'skipped_at_test', 'site_kernel',
+__all__ = ['ASSET_PACKAGES', 'ASSET_URLS', 'ASSETS_ENV', 'HIDE_INPUT_TAG', 'NAV_GROUPS', 'FOLDER_GROUPS', 'OTHER_GROUP',
+           'SEARCH_INDEX', 'KERNEL_ENV', 'FAILED_KEY', 'asset_cache_dir', 'fetch_asset', 'extract_asset',
+           'vendor_assets', 'title_block', 'site_notebook', 'nav_group', 'search_entries', 'write_search_index',
+           'embed_local_images', 'unlink_placeholders', 'drop_call_self', 'skipped_at_test', 'site_kernel',
            'mark_failed', 'execute_notebook', 'execute_notebooks', 'notebook_sources', 'process_notebooks',
            'build_site']
 
@@ -39,11 +46,13 @@ ASSET_PACKAGES = {
                                      "jax/input/*", "jax/element/*", "jax/output/CommonHTML/*", "fonts/HTML-CSS/TeX/woff/*", "localization/*")),
     "requirejs": ("2.3.8", "requirejs", ("require.js",)),
     "@jupyter-widgets/html-manager": ("1.0.15", "html-manager", ("LICENSE*", "dist/embed-amd.js", "dist/*.woff2", "dist/*.woff")),
+    "font-awesome": ("4.7.0", "font-awesome", ("README.md", "css/font-awesome.min.css", "fonts/*")),
 }
 ASSET_URLS = {  # nbconvert resource: (package, URL relative to the site root)
     "mathjax_url": ("mathjax", "assets/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"),
     "require_js_url": ("requirejs", "assets/requirejs/require.js"),
     "widget_renderer_url": ("@jupyter-widgets/html-manager", "assets/html-manager/dist/embed-amd.js"),
+    "font_awesome_url": ("font-awesome", "assets/font-awesome/css/font-awesome.min.css"),   # the widgets' icons, see above
 }
 ASSETS_ENV = "VAENB_SITE_ASSETS"
 
@@ -108,10 +117,24 @@ def _clean_text(text: str, doc_url: str) -> str:
     text = _QUARTO_ATTRS.sub("", text)
     return re.sub(re.escape(doc_url.rstrip("/")) + r"/([\w.-]+\.html)", r"\1", text) if doc_url else text
 
-def site_notebook(nb: nbformat.NotebookNode, stem: str, doc_url: str = "") -> tuple[nbformat.NotebookNode, str, str, str]:
-    "A processed notebook fixed for nbconvert: `(notebook, page file name, title, description)`."
+def title_block(text: str) -> tuple[str, str] | None:
+    "The title of a markdown `# title` cell and its whole `> description` blockquote, lines joined; None if not a title cell."
+    lines = text.strip().splitlines()
+    if not lines or not re.match(r"#\s+\S", lines[0]): return None
+    rest = itertools.dropwhile(lambda line: not line.strip(), lines[1:])
+    quote = itertools.takewhile(lambda line: line.lstrip().startswith(">"), rest)
+    return lines[0].lstrip("#").strip(), " ".join(" ".join(line.lstrip()[1:] for line in quote).split())
+
+def _source_title(source: nbformat.NotebookNode | None) -> tuple[str, str] | None:
+    first = next((c for c in source.cells if c.cell_type == "markdown"), None) if source is not None else None
+    return title_block(first.source) if first is not None else None
+
+def site_notebook(nb: nbformat.NotebookNode, stem: str, doc_url: str = "",
+                  source: nbformat.NotebookNode | None = None) -> tuple[nbformat.NotebookNode, str, str, str]:
+    "A processed notebook fixed for nbconvert: `(notebook, page file name, title, description)`; `source`: the notebook before processing."
     nb = nbformat.from_dict(nb)
     page, title, description = f"{stem}.html", stem, ""
+    whole = _source_title(source)
     cells = []
     for cell in nb.cells:
         cell.pop("has_sd", None)
@@ -119,6 +142,7 @@ def site_notebook(nb: nbformat.NotebookNode, stem: str, doc_url: str = "") -> tu
         if meta is not None:
             page = meta.get("output-file", page)
             title, description = str(meta.get("title", title)), str(meta.get("description", "") or "")
+            if whole and whole[1]: description = whole[1]   # nbdev's front matter has only the first line
             cell = nbformat.v4.new_markdown_cell(f"# {title}" + (f"\n\n> {description}" if description else ""))
         elif cell.cell_type == "code":
             if _ECHO_FALSE.search(cell.source): cell.metadata.setdefault("tags", []).append(HIDE_INPUT_TAG)
@@ -129,8 +153,7 @@ def site_notebook(nb: nbformat.NotebookNode, stem: str, doc_url: str = "") -> tu
             cell.source = _clean_text(cell.source, doc_url)
         cells.append(cell)
     if page == f"{stem}.html" and cells and cells[0].cell_type == "markdown":   # no front matter: read `# title` / `> description`
-        m = re.match(r"#\s+(.+?)\s*(?:\n\s*\n>\s*(.+))?$", cells[0].source.strip(), re.S)
-        if m: title, description = m.group(1).strip(), " ".join((m.group(2) or "").replace("\n>", " ").split())
+        title, description = title_block(cells[0].source) or (title, description)
     nb.cells = cells
     nb.metadata.setdefault("language_info", {"name": "python"})
     return nb, page, title, description
@@ -140,26 +163,128 @@ _SITE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- if resources.require_js_url -%}<script src="{{ resources.require_js_url }}"></script>{%- endif -%}{%- endblock -%}
 {%- block html_head_js_mathjax -%}{%- if resources.mathjax_url -%}{{ super() }}{%- endif -%}{%- endblock -%}
 {% block jupyter_widgets %}{%- if resources.widget_renderer_url -%}{{ super() }}{%- endif -%}{% endblock %}
+{% block extra_css %}{{ resources.vaenb_head }}{% endblock %}
 """
-_NAV_CSS = ("<style>.vaenb-nav{position:sticky;top:0;z-index:10;background:#f7f7f7;border-bottom:1px solid #ddd;padding:6px 16px;"
-            "font:14px sans-serif}.vaenb-nav a{margin-right:14px;text-decoration:none}.vaenb-nav a.current{font-weight:bold}</style>")
+_SITE_CSS = (".vaenb-nav{position:fixed;top:0;left:0;bottom:0;width:230px;overflow-y:auto;box-sizing:border-box;z-index:10;"
+             "background:#f7f7f7;border-right:1px solid #ddd;padding:10px 12px;font:13px/1.45 sans-serif}"
+             "body{margin-left:250px!important}.vaenb-nav a{display:block;text-decoration:none;padding:1px 0}"
+             ".vaenb-nav a.current{font-weight:bold}.vaenb-group{margin-top:10px}.vaenb-group b{display:block;color:#555;"
+             "text-transform:uppercase;font-size:11px;letter-spacing:.04em}.vaenb-nav input{width:100%;box-sizing:border-box;"
+             "margin:8px 0 2px;padding:4px 6px;font:inherit}#vaenb-results{margin:0;padding:4px 0 4px 18px;"
+             "border-bottom:1px solid #ddd}#vaenb-results a{padding:2px 0}"
+             ".vaenb-source{float:right;font:smaller monospace;color:#666}"
+             "@media (max-width:800px){.vaenb-nav{position:static;width:auto;border-right:0;border-bottom:1px solid #ddd}"
+             "body{margin-left:0!important}}")
+_ICON_CSS = ".jupyter-widgets .fa{font-family:FontAwesome!important;font-weight:normal!important}"   # see Assets
+NAV_GROUPS = ((0, 9, "Data & core"), (10, 19, "Models & training"), (20, 29, "Metrics"), (30, 39, "Methods"),
+              (40, 49, "Looking at models"), (50, 59, "Experiments"), (90, 99, "Tools"))
+FOLDER_GROUPS = {"experiments": "Experiments"}
+OTHER_GROUP = "Other"
 
+def nav_group(rel: str | Path) -> str:
+    "The sidebar group of notebook `rel` (its path under nbs/): its folder's group, else its number's, else `OTHER_GROUP`."
+    rel = Path(rel)
+    if len(rel.parts) > 1: return FOLDER_GROUPS.get(rel.parts[0], OTHER_GROUP)
+    number = re.match(r"\d+", rel.name)
+    return next((name for lo, hi, name in NAV_GROUPS if number and lo <= int(number.group()) <= hi), OTHER_GROUP)
+
+
+# %% ../nbs/96_site.ipynb #46efd5f4
 def _exporter(resources: dict):
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
+    traits = {k: v for k, v in resources.items() if k in HTMLExporter.class_trait_names()}   # Font Awesome's URL is the page's own
     exporter = HTMLExporter(template_name="lab", embed_images=True, extra_loaders=[DictLoader({"vaenb_site.html.j2": _SITE_TEMPLATE})],
-                            template_file="vaenb_site.html.j2", exclude_input_prompt=True, exclude_output_prompt=True, **resources)
+                            template_file="vaenb_site.html.j2", exclude_input_prompt=True, exclude_output_prompt=True, **traits)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={HIDE_INPUT_TAG}), enabled=True)
     return exporter
 
-def _nav(pages: list[tuple[str, str]], current: str) -> str:
-    links = "".join(f'<a href="{p}"{" class=current" if p == current else ""}>{html.escape(t)}</a>' for p, t in pages)
-    return f'{_NAV_CSS}<nav class="vaenb-nav">{links}</nav>'
+def _page_head(resources: dict) -> str:
+    "The site's stylesheet for each page's head, with Font Awesome's when it was vendored."
+    icons = f'<link rel="stylesheet" href="{resources["font_awesome_url"]}"><style>{_ICON_CSS}</style>' if resources.get("font_awesome_url") else ""
+    return f"{icons}<style>{_SITE_CSS}</style>"
 
-def _contents_cell(entries: list[tuple[str, str, str]]):
-    rows = "\n".join(f"| [{t}]({p}) | {d} |" for p, t, d in entries)
-    return nbformat.v4.new_markdown_cell(f"## Contents\n\n| page | what it covers |\n|---|---|\n{rows}")
+def _contents_cell(entries: list[tuple[str, str, str, str]]):
+    "The landing page's contents: a table of (page, title, description) per sidebar group."
+    groups = {}
+    for page, title, description, group in entries: groups.setdefault(group, []).append(f"| [{title}]({page}) | {description} |")
+    order = [name for *_, name in NAV_GROUPS] + [OTHER_GROUP]
+    tables = "\n\n".join(f"### {g}\n\n| page | what it covers |\n|---|---|\n" + "\n".join(groups[g]) for g in dict.fromkeys(order) if g in groups)
+    return nbformat.v4.new_markdown_cell(f"## Contents\n\n{tables}")
+
+# %% ../nbs/96_site.ipynb #07df3409
+SEARCH_INDEX = "search-index.js"
+_SEARCH_JS = """(function(){var box=document.getElementById('vaenb-search'),list=document.getElementById('vaenb-results');
+function esc(s){return s.replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
+box.addEventListener('input',function(){var words=box.value.toLowerCase().split(/\\s+/).filter(Boolean),hits=[];
+(window.VAENB_SEARCH||[]).forEach(function(e){var head=(e.t+' '+e.h).toLowerCase(),all=head+' '+e.x.toLowerCase();
+if(words.length&&words.every(function(w){return all.indexOf(w)>=0;}))hits.push([words.filter(function(w){return head.indexOf(w)>=0;}).length,hits.length,e]);});
+hits.sort(function(a,b){return b[0]-a[0]||a[1]-b[1];});
+list.innerHTML=hits.slice(0,40).map(function(h){var e=h[2];
+return '<li><a href="'+esc(e.p+(e.a?'#'+e.a:''))+'">'+esc(e.t)+(e.h&&e.h!==e.t?' &rsaquo; '+esc(e.h):'')+'</a></li>';}).join('')||'<li>no match</li>';
+list.hidden=!words.length;});})();"""
+_HEADING = re.compile(r'<h([1-4])\b[^>]*?\bid="([^"]*)"[^>]*>(.*?)</h\1>', re.S)
+_NOT_TEXT = re.compile(r"<(script|style)\b.*?</\1>|<a class=\"anchor-link\".*?</a>", re.S | re.I)
+
+def _text(fragment: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+def search_entries(body: str, page: str, title: str, max_text: int = 600) -> list[dict]:
+    "Search index entries of a rendered page: one per heading (`p` page, `t` title, `h` heading, `a` anchor, `x` text under it)."
+    at = re.search(r"<body[^>]*>", body)
+    body = _NOT_TEXT.sub(" ", body[at.end() if at else 0:])
+    heads = list(_HEADING.finditer(body))
+    entries = [{"p": page, "t": title, "h": "", "a": "", "x": _text(body[:heads[0].start() if heads else len(body)])[:max_text]}]
+    for h, after in zip(heads, heads[1:] + [None]):
+        text = _text(body[h.end():after.start() if after else len(body)])[:max_text]
+        entries.append({"p": page, "t": title, "h": _text(h.group(3)), "a": html.unescape(h.group(2)), "x": text})
+    return [e for e in entries if e["h"] or e["x"]]
+
+def write_search_index(out: Path, entries: list[dict]):
+    "Write the search index script `out/search-index.js`."
+    with atomic_write(out / SEARCH_INDEX, "w", encoding="utf-8") as f: f.write(f"window.VAENB_SEARCH = {json.dumps(entries)};\n")
+    (out / SEARCH_INDEX).chmod(0o644)   # atomic_write's temporary file is private; a web server must read it
+
+def _nav(pages: list[tuple[str, str, str]], current: str) -> str:
+    "The sidebar: home, the search box and its results, the (page, title, group) links by group."
+    links = {name: [] for name in dict.fromkeys([name for *_, name in NAV_GROUPS] + [OTHER_GROUP])}
+    for page, title, group in pages:
+        if page != "index.html": links[group].append(f'<a href="{page}"{" class=current" if page == current else ""}>{html.escape(title)}</a>')
+    groups = "".join(f'<div class="vaenb-group"><b>{html.escape(g)}</b>{"".join(a)}</div>' for g, a in links.items() if a)
+    return (f'<nav class="vaenb-nav"><a href="index.html"{" class=current" if current == "index.html" else ""}>Home</a>'
+            '<input id="vaenb-search" type="search" placeholder="Search" aria-label="Search the docs" autocomplete="off">'
+            f'<ol id="vaenb-results" hidden></ol>{groups}</nav><script src="{SEARCH_INDEX}"></script><script>{_SEARCH_JS}</script>')
+
+# %% ../nbs/96_site.ipynb #e6c2820f
+_IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")', re.I)
+_CALL_SELF = re.compile(r"(?:<em>)?Call self as a function\.?(?:</em>)?")
+
+def embed_local_images(body: str, src_dir: Path, root: Path) -> str:
+    "Each `<img src>` naming a file under `root` (relative to the notebook's folder `src_dir`) becomes a `data:` URI of it."
+    root = Path(root).resolve()
+    def embed(m):
+        url = html.unescape(m.group(2))
+        if re.match(r"[a-z][\w+.-]*:|/", url, re.I): return m.group(0)   # data:, http:, site-absolute: not a notebook's file
+        path = (Path(src_dir) / unquote(re.split(r"[?#]", url)[0])).resolve()
+        if not path.is_file() or not path.is_relative_to(root): return m.group(0)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return f"{m.group(1)}data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}{m.group(3)}"
+    return _IMG_SRC.sub(embed, body)
+
+def unlink_placeholders(body: str, prefixes) -> str:
+    "Links whose URL starts with one of `prefixes` become their text; a `source` link into `<repo>/blob/<ref>/<path>` shows `<path>`."
+    prefixes = [p.rstrip("/") for p in prefixes if p]
+    if not prefixes: return body
+    link = re.compile(r'<a\b[^>]*?\bhref="((?:' + "|".join(map(re.escape, prefixes)) + r')(?:[/?#][^"]*)?)"[^>]*>(.*?)</a>', re.S | re.I)
+    def text(m):
+        path = re.search(r"/blob/[^/]+/([^?#]+)", m.group(1))
+        return f'<span class="vaenb-source">{html.escape(path.group(1))}</span>' if m.group(2).strip() == "source" and path else m.group(2)
+    return link.sub(text, body)
+
+def drop_call_self(body: str) -> str:
+    "Remove `Call self as a function.`, the docstring Python gives an object without its own."
+    return _CALL_SELF.sub("", body)
 
 # %% ../nbs/96_site.ipynb #d1ed861c
 def skipped_at_test(cell, flags=("notest", "slow")) -> bool:
@@ -331,6 +456,7 @@ def build_site(out_dir: str | Path = "site", nbs: str | Path | None = None, forc
         inputs = {src: src for src in sources}
         processed = process_notebooks(sources, nbs, root / "_proc", root, force=force, n_workers=n_workers)
     doc_url = f"{cfg.get('doc_host', '')}{cfg.get('doc_baseurl', '')}"
+    placeholders = [cfg.get("git_url", ""), cfg.get("doc_host", "")]   # not published: the site links to neither (see above)
     pages, fallbacks = [], {}
     for src, proc in processed.items():
         if isinstance(proc, str):
@@ -340,17 +466,21 @@ def build_site(out_dir: str | Path = "site", nbs: str | Path | None = None, forc
         else:
             nb = nbformat.read(proc, as_version=4)
         stem = "index" if src.relative_to(nbs) == Path("index.ipynb") else src.stem
-        pages.append((src, *site_notebook(nb, stem, doc_url)))
+        pages.append((src, *site_notebook(nb, stem, doc_url, source=nbformat.read(inputs[src], as_version=4))))
     pages.sort(key=lambda p: (p[2] != "index.html", str(p[0].relative_to(nbs))))
-    nav = [(page, "Home" if page == "index.html" else title) for _, _, page, title, _ in pages]
-    exporter = _exporter(resources)
-    for _, nb, page, title, _ in pages:
-        if page == "index.html": nb.cells.append(_contents_cell([(p, t, d) for _, _, p, t, d in pages if p != "index.html"]))
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    groups = {page: nav_group(src.relative_to(nbs)) for src, _, page, _, _ in pages}
+    nav = [(page, title, groups[page]) for _, _, page, title, _ in pages]
+    exporter, head, search = _exporter(resources), _page_head(resources), []
+    for src, nb, page, title, _ in pages:
+        if page == "index.html": nb.cells.append(_contents_cell([(p, t, d, groups[p]) for _, _, p, t, d in pages if p != "index.html"]))
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title, "path": str(src.parent)}, "vaenb_head": head})
+        body = drop_call_self(unlink_placeholders(embed_local_images(body, src.parent, nbs), placeholders))
+        search += search_entries(body, page, title)
         at = re.search(r"<body[^>]*>", body).end()
         body = body[:at] + _nav(nav, page) + body[at:]
         with atomic_write(out / page, "w", encoding="utf-8") as f: f.write(body)
         (out / page).chmod(0o644)   # atomic_write's temporary file is private; a web server must read the page
+    write_search_index(out, search)
     summary = {"out_dir": str(out), "pages": {str(src.relative_to(nbs)): page for src, _, page, _, _ in pages},
                "fallbacks": fallbacks, "execution_failures": failures, "asset_problems": problems,
                "seconds": round(time.perf_counter() - start, 1)}

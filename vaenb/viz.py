@@ -177,6 +177,7 @@ def show_montage(ax, images: np.ndarray, pad: int = 2):
     return np.arange(cols) * (width + pad) + (width - 1) / 2, np.arange(rows) * (height + pad) + (height - 1) / 2
 
 def describe_factors(dataset, factors) -> str:
+    "The factor values of one image as `name=value` pairs, as figure titles show them."
     return ", ".join(f"{n}={dataset.factor_values[j][f]:.3g}" for j, (n, f) in enumerate(zip(dataset.factor_names, factors)))
 
 def plot_traversal(model, dataset, index: int = 0, steps: int = 7, latents=None, n: int = 512, seed: int = 0,
