@@ -144,7 +144,12 @@ def main(argv=None) -> int:
           f"{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''}, {steps} steps each", flush=True)
     rows, failures = [], []
     for run in runs:
-        try: rows.append(check_run(run, device, steps, batch, args.rtol))
+        tic = time.perf_counter()
+        try:
+            rows.append(check_run(run, device, steps, batch, args.rtol))
+            r = rows[-1]
+            print(f"  {run.paper} / {run.label} / {run.dataset}: {r['img/s']:.0f} img/s, loss rel diff {r['rel diff']:.1e}, "
+                  f"{'ok' if r['ok'] else 'FAILED'} ({time.perf_counter() - tic:.1f} s)", flush=True)
         except Exception as e:
             failures.append(f"{run.paper} / {run.label} / {run.dataset}: {type(e).__name__}: {e}")
             traceback.print_exc(limit=3)
