@@ -403,3 +403,23 @@ def test_empty_report_exits_nonzero(tmp_path, capsys):
                  "--reports", str(tmp_path / "reports")]) == 1
     assert "no finished smoke runs" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+def test_paper_captions_say_what_differs_from_the_official_run():
+    import pandas as pd
+
+    from vaenb.experiments import caption
+    df = pd.DataFrame({"procedural": [False]})
+    for paper in ("mipe", "factorqvae", "jl1vae"):
+        assert "differences from the official run: " in caption("t", "paper", df, paper)
+        assert "differences from the official run" not in caption("t", "quick", df, paper)
+    assert "seeds 11" not in caption("t", "paper", df, "jl1vae")   # the run seeds are the official ones, not a difference
+
+
+def test_jl1vae_paper_runs_read_the_official_training_settings():
+    from vaenb.experiments import jl1vae_runs
+    from vaenb.jl1vae import JL1_TRAINING
+    runs = jl1vae_runs("paper")
+    official = JL1_TRAINING["threedots"]
+    assert {(r.steps, r.batch_size) for r in runs} == {(official["steps"], official["batch_size"])} == {(300_000, 64)}
+    assert sorted({r.seed for r in runs}) == list(official["seeds"]) == list(range(11, 21))
