@@ -67,14 +67,15 @@ def cmd_run(args) -> int:
                                   "batch_size": args.batch_size, "profile": args.profile,
                                   "model_params": _key_values(args.param, "-p/--param"),
                                   "train_params": _key_values(args.train_param, "-t/--train-param")})
-    record = execute_run(config, args.results, force=args.force)
+    record = execute_run(config, args.results, force=args.force, **_watch_options(args))
     print(f"{record['status']}: {run_directory(config, args.results)}")
     return _report_failures([record])
 
 def cmd_sweep(args) -> int:
     "Run every configuration of a grid file on a Dask cluster."
     from vaenb.experiments import load_grid, run_sweep
-    return _report_failures(run_sweep(load_grid(args.grid), args.results, scheduler=args.scheduler, n_workers=args.workers, force=args.force))
+    return _report_failures(run_sweep(load_grid(args.grid), args.results, scheduler=args.scheduler, n_workers=args.workers, force=args.force,
+                                      **_watch_options(args)))
 
 def cmd_report(args) -> int:
     "Rebuild a paper's tables and figures from the finished runs."
@@ -85,7 +86,17 @@ def cmd_report(args) -> int:
 def cmd_reproduce(args) -> int:
     "Run the papers' sweeps for a profile, then build their reports."
     from vaenb.experiments import reproduce
-    return _report_failures(reproduce(args.paper, args.profile, args.results, args.reports, scheduler=args.scheduler, n_workers=args.workers))
+    return _report_failures(reproduce(args.paper, args.profile, args.results, args.reports, scheduler=args.scheduler, n_workers=args.workers,
+                                      **_watch_options(args)))
+
+def _add_watch_options(p: argparse.ArgumentParser):
+    from vaenb.train import LOGGERS
+    p.add_argument("--logger", action="append", choices=list(LOGGERS), help="log training to this logger too (repeatable), e.g. --logger tensorboard")
+    p.add_argument("--quiet", action="store_true", help="no live progress lines (only a line per finished run)")
+
+def _watch_options(args) -> dict:
+    "execute_run / run_sweep options from --logger and --quiet: progress lines every 5 s unless quiet."
+    return {"loggers": args.logger or [], "progress_every": None if args.quiet else 5.0}
 
 def _add_store_options(p: argparse.ArgumentParser, sweep: bool = False):
     p.add_argument("--results", default=None, help="results store (default: $VAENB_RESULTS or runs/)")
@@ -114,12 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="model hyperparameter, e.g. -p beta=4")
     run.add_argument("-t", "--train-param", action="append", metavar="KEY=VALUE", help="trainer setting, e.g. -t grad_clip=1.0")
     run.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
-    _add_store_options(run); run.set_defaults(func=cmd_run)
+    _add_store_options(run); _add_watch_options(run); run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser("sweep", help=cmd_sweep.__doc__)
     sweep.add_argument("grid", help="YAML/JSON file with 'base' and 'grid'")
     sweep.add_argument("--force", action="store_true")
-    _add_store_options(sweep, sweep=True); sweep.set_defaults(func=cmd_sweep)
+    _add_store_options(sweep, sweep=True); _add_watch_options(sweep); sweep.set_defaults(func=cmd_sweep)
 
     for name, func in (("report", cmd_report), ("reproduce", cmd_reproduce)):
         q = sub.add_parser(name, help=func.__doc__)
@@ -127,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--profile", default="quick", choices=PROFILES)
         q.add_argument("--reports", default=None, help="reports directory (default: reports/)")
         _add_store_options(q, sweep=name == "reproduce"); q.set_defaults(func=func)
+        if name == "reproduce": _add_watch_options(q)
     return p
 
 def main(argv: list[str] | None = None) -> int:
