@@ -423,3 +423,78 @@ def test_jl1vae_paper_runs_read_the_official_training_settings():
     official = JL1_TRAINING["threedots"]
     assert {(r.steps, r.batch_size) for r in runs} == {(official["steps"], official["batch_size"])} == {(300_000, 64)}
     assert sorted({r.seed for r in runs}) == list(official["seeds"]) == list(range(11, 21))
+
+
+def test_a_run_prints_live_progress_and_saves_its_figures(tmp_path, capfd):
+    "Issue 19 points 2 and 6: progress lines while the run works, no kernel warning, PNGs and TensorBoard events in the run folder."
+    import re
+
+    config = smoke()
+    record = execute_run(config, tmp_path, loggers=["tensorboard"], progress_every=0.5)
+    out, err = capfd.readouterr()
+    assert record["status"] == "finished", record.get("error")
+    stages = r"starting the kernel|building data and model|training step \d/6, [\d,]+ img/s, ~\d+s of training left|evaluating mig, recon_mse"
+    assert re.search(rf"^  {config.run_id()}: ({stages}) \(\d+s\)$", out, re.M), out
+    assert "without encryption" not in err and "IPKernelApp" not in err, err
+    run_dir = run_directory(config, tmp_path)
+    for name in ("loss_curves", "traversal", "reconstructions"):
+        assert (run_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((run_dir / "progress.json").read_text())["stage"] == "done"
+
+
+def test_the_progress_watcher_prints_a_line_per_active_run(tmp_path, capsys):
+    "Issue 19 point 2: the parent prints each active run's stage every interval; finished and stale runs are left out."
+    import time
+
+    from vaenb.experiments import RunWatcher
+    from vaenb.train import write_progress
+    write_progress(tmp_path / "stale", "train", step=1, steps=9, images_per_s=1.0, remaining_s=1.0)   # an earlier sweep's
+    time.sleep(0.02)
+    with RunWatcher({"a": tmp_path / "a", "b": tmp_path / "b", "stale": tmp_path / "stale"}, every=0.05) as watch:
+        write_progress(tmp_path / "a", "train", step=3, steps=9, images_per_s=1500.0, remaining_s=4.0)
+        write_progress(tmp_path / "b", "eval", metrics=["mig"])
+        time.sleep(0.3)
+        watch.finished.add("b")
+        out = capsys.readouterr().out
+        time.sleep(0.2)
+    assert "  a: training step 3/9, 1,500 img/s, ~4s of training left (0s)" in out.splitlines()
+    assert "  b: evaluating mig (0s)" in out.splitlines() and "stale" not in out
+    assert "b:" not in capsys.readouterr().out
+
+
+def test_each_local_worker_gets_its_own_gpu(tmp_path, monkeypatch):
+    "Issue 19 point 8: with (a fake list of) several GPUs, each local Dask worker and the kernels it starts see one of them."
+    import os
+
+    import torch
+
+    from vaenb import experiments
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)   # the parent's view: two GPUs
+    assert experiments.visible_gpus() == ["0", "1"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert experiments.visible_gpus() == ["3", "5"]
+    configs = [smoke(seed=s) for s in range(4)]
+    for c in configs:   # an unreadable record stops each run in its worker before a kernel starts
+        run_directory(c, tmp_path).mkdir(parents=True)
+        (run_directory(c, tmp_path) / RECORD).write_text("{truncated")
+    with dask_client(None, 2) as client:
+        records = run_sweep(configs, tmp_path, client=client, verbose=False)
+        seen = client.run(lambda dask_worker: (dask_worker.name, os.environ.get("CUDA_VISIBLE_DEVICES")))
+        assigned = [client.submit(experiments.worker_gpu, ["3", "5"], workers=[address], pure=False).result() for address in seen]
+    assert all(r["status"] == "failed" for r in records)
+    got = {name: device for name, device in seen.values() if device is not None}
+    assert got and all(device == ["3", "5"][name] for name, device in got.items()), seen   # round-robin by worker number
+    assert sorted(assigned) == ["3", "5"]
+
+
+def test_a_kept_kernel_gives_the_numbers_of_a_fresh_one(tmp_path):
+    "Issue 19 point 9: runs of a sweep share their worker's kernel and still give the same record as a run in a fresh kernel."
+    configs = [smoke(seed=1, steps=4), smoke(seed=2, steps=4)]
+    with dask_client(None, 1) as client:
+        kept = run_sweep(configs, tmp_path / "kept", client=client, verbose=False)
+    fresh = execute_run(configs[1], tmp_path / "fresh")
+    assert [r["status"] for r in kept + [fresh]] == ["finished"] * 3, [r.get("error") for r in kept + [fresh]]
+    assert kept[1]["metrics"] == fresh["metrics"] and kept[1]["training"]["final"]["loss"] == fresh["training"]["final"]["loss"]
+    assert kept[0]["metrics"] != kept[1]["metrics"]

@@ -6,6 +6,7 @@ slow test does the same for the standard convolutional β-VAE under bf16 autocas
 """
 import multiprocessing
 import re
+import sys
 import tempfile
 
 import pytest
@@ -306,3 +307,42 @@ def test_batches_too_small_for_the_estimators_are_refused(name, extra, smallest)
     "Point 9: a batch below the model's minimum is a config error naming batch_size and the part that needs more."
     with pytest.raises(ValueError, match=rf"TrainConfig.batch_size: expected an integer >= {smallest} for this {name} model .*found {smallest - 1}"):
         train(tiny_model(name=name, **extra), BernoulliNoise((1, 8, 8)), {**QUICK, "batch_size": smallest - 1})
+
+
+def test_tensorboard_logger_writes_every_logged_scalar(tmp_path):
+    "Issue 19 point 6: `--logger tensorboard` writes event files holding each logged term at its step."
+    pytest.importorskip("tensorboard", reason="the optional `tensorboard` package (pip install 'vaenb[tensorboard]') is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vaenb.train import make_loggers
+    loggers = make_loggers(["tensorboard"], tmp_path)
+    result = train(tiny_model(), BernoulliNoise((1, 8, 8)), QUICK, callbacks=loggers)
+    loggers[0].close()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    assert {"loss", "recon", "kl", "lr", "images_per_s"} <= set(events.Tags()["scalars"])
+    logged = events.Scalars("loss")
+    assert [e.step for e in logged] == [1, 2, 3, 4]
+    assert [e.value for e in logged] == pytest.approx(result.metrics["loss"].tolist(), rel=1e-6)
+
+
+def test_a_missing_tensorboard_is_named_with_its_extra(monkeypatch):
+    "Issue 19 point 6: without the `tensorboard` package the logger fails before training, naming the extra to install."
+    from vaenb.core import ConfigError
+    from vaenb.train import check_loggers
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)   # what an environment without tensorboard gives
+    with pytest.raises(ConfigError, match=r"needs the `tensorboard` package.*pip install 'vaenb\[tensorboard\]'"):
+        check_loggers(["tensorboard"])
+    with pytest.raises(ConfigError, match=r"unknown name\(s\) \['wandb'\]; available loggers: tensorboard"):
+        check_loggers(["wandb"])
+
+
+def test_progress_file_follows_training(tmp_path):
+    "Issue 19 point 2: the progress callback leaves the step, steps, images/s and the training time left in progress.json."
+    from vaenb.train import ProgressCallback, TrainConfig, read_progress
+    config = TrainConfig.from_dict({**QUICK, "out_dir": str(tmp_path)})
+    seen = []
+    train(tiny_model(), BernoulliNoise((1, 8, 8)), config, callbacks=[ProgressCallback(tmp_path, config), lambda row: seen.append(read_progress(tmp_path))])
+    assert [(p["stage"], p["step"], p["steps"]) for p in seen] == [("train", s, 4) for s in (1, 2, 3, 4)]
+    assert all(p["images_per_s"] > 0 for p in seen) and seen[0]["remaining_s"] > 0 and seen[-1]["remaining_s"] == 0
+    assert not list(tmp_path.glob(".progress.json.*"))   # replaced atomically: no temporary file left

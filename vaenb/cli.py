@@ -82,7 +82,7 @@ def cmd_run(args) -> int:
     config = validate_run(compose_run(load_run_file(args.config) if args.config else {}, _command_line_fields(args)))
     check_dataset_files(config)
     print(f"run {config.short_label()} on {config.dataset} (seed {config.seed}, {config.profile} profile): {run_directory(config, args.results)}", flush=True)
-    record = execute_run(config, args.results, force=args.force)
+    record = execute_run(config, args.results, force=args.force, **_watch_options(args))
     print(f"{record['status']}: {run_directory(config, args.results)}")
     return _report_failures([record])
 
@@ -91,7 +91,8 @@ def cmd_sweep(args) -> int:
     from vaenb.experiments import check_dataset_files, load_grid, run_sweep
     runs = load_grid(args.grid)
     for run in runs: check_dataset_files(run)
-    return _report_failures(run_sweep(runs, args.results, scheduler=args.scheduler, n_workers=args.workers, force=args.force))
+    return _report_failures(run_sweep(runs, args.results, scheduler=args.scheduler, n_workers=args.workers, force=args.force,
+                                      **_watch_options(args)))
 
 def cmd_report(args) -> int:
     "Rebuild a paper's tables and figures from the finished runs."
@@ -116,7 +117,17 @@ def cmd_table(args) -> int:
 def cmd_reproduce(args) -> int:
     "Run the papers' sweeps for a profile, then build their reports."
     from vaenb.experiments import reproduce
-    return _report_failures(reproduce(args.paper, args.profile, args.results, args.reports, scheduler=args.scheduler, n_workers=args.workers))
+    return _report_failures(reproduce(args.paper, args.profile, args.results, args.reports, scheduler=args.scheduler, n_workers=args.workers,
+                                      **_watch_options(args)))
+
+def _add_watch_options(p: argparse.ArgumentParser):
+    from vaenb.train import LOGGERS
+    p.add_argument("--logger", action="append", choices=list(LOGGERS), help="log training to this logger too (repeatable), e.g. --logger tensorboard")
+    p.add_argument("--quiet", action="store_true", help="no live progress lines (only a line per finished run)")
+
+def _watch_options(args) -> dict:
+    "execute_run / run_sweep options from --logger and --quiet: progress lines every 5 s unless quiet."
+    return {"loggers": args.logger or [], "progress_every": None if args.quiet else 5.0}
 
 def _add_store_options(p: argparse.ArgumentParser, sweep: bool = False):
     p.add_argument("--results", default=None, help="results store (default: $VAENB_RESULTS or runs/)")
@@ -151,12 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-param", action="append", metavar="KEY=VALUE", help="evaluation setting, e.g. --eval-param num_train=500")
     run.add_argument("--dataset-param", action="append", metavar="KEY=VALUE", help="dataset argument, e.g. --dataset-param cache_size=2000")
     run.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
-    _add_store_options(run); run.set_defaults(func=cmd_run)
+    _add_store_options(run); _add_watch_options(run); run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser("sweep", help=cmd_sweep.__doc__)
     sweep.add_argument("grid", help="YAML/JSON file with 'base' and 'grid'")
     sweep.add_argument("--force", action="store_true")
-    _add_store_options(sweep, sweep=True); sweep.set_defaults(func=cmd_sweep)
+    _add_store_options(sweep, sweep=True); _add_watch_options(sweep); sweep.set_defaults(func=cmd_sweep)
 
     table = sub.add_parser("table", help=cmd_table.__doc__)
     table.add_argument("results", nargs="+", help="run folders or results stores (searched for record.json)")
@@ -170,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--profile", default="quick", choices=PROFILES)
         q.add_argument("--reports", default=None, help="reports directory (default: reports/)")
         _add_store_options(q, sweep=name == "reproduce"); q.set_defaults(func=func)
+        if name == "reproduce": _add_watch_options(q)
     return p
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,20 +32,21 @@ import vaenb
 from .core import DATA_ENV, Config, ConfigError, atomic_write, data_dir, map_batches, repo_root, write_json
 
 # %% auto #0
-__all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'RUN_EVAL_PARAMS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'PROVENANCE', 'TEMPLATE',
-           'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'MIPE_ROWS', 'MIPE_METRICS', 'MIPE_PAPER_DATASETS',
-           'FACTORQVAE_LABELS', 'FACTORQVAE_METRICS', 'FACTORQVAE_PAPER_DATASETS', 'FACTORQVAE_DATASET_PARAMS',
-           'FACTORQVAE_DISCRETE', 'FACTORQVAE_SAMPLED', 'JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'JL1_RADII',
-           'STUDIES', 'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'PAPER_DIFFERENCES', 'non_finite', 'RunConfig',
-           'import_plugins', 'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run', 'metric_names',
-           'check_metric_names', 'reconstruction_mse', 'evaluate_run', 'check_eval_params', 'results_dir', 'git_commit',
-           'package_versions', 'environment', 'make_record', 'write_record', 'UnreadableRecord', 'read_record',
-           'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters', 'run_notebook',
-           'root_cause', 'failure', 'record_failure', 'failure_line', 'run_directory', 'execute_run', 'dask_client',
-           'writable_store', 'run_sweep', 'expand_grid', 'load_grid', 'collect_runs', 'summarise', 'write_table',
-           'save_figure', 'finished_records', 'run_table', 'mipe_runs', 'factorqvae_runs', 'jl1vae_runs',
-           'papers_named', 'study_runs', 'profile_settings', 'load_run_file', 'compose_run', 'caption', 'long_scores',
-           'reports_dir', 'build_report', 'reproduce']
+__all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'RUN_EVAL_PARAMS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'PROVENANCE',
+           'KERNEL_ARGS', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'MIPE_ROWS', 'MIPE_METRICS',
+           'MIPE_PAPER_DATASETS', 'FACTORQVAE_LABELS', 'FACTORQVAE_METRICS', 'FACTORQVAE_PAPER_DATASETS',
+           'FACTORQVAE_DATASET_PARAMS', 'FACTORQVAE_DISCRETE', 'FACTORQVAE_SAMPLED', 'JL1_ROWS', 'JL1_BASELINES',
+           'JL1_METRICS', 'JL1_RADII', 'STUDIES', 'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'PAPER_DIFFERENCES',
+           'non_finite', 'RunConfig', 'import_plugins', 'kernel_environment', 'check_dataset_files', 'build_run',
+           'validate_run', 'metric_names', 'check_metric_names', 'reconstruction_mse', 'evaluate_run',
+           'check_eval_params', 'results_dir', 'git_commit', 'package_versions', 'environment', 'make_record',
+           'write_record', 'UnreadableRecord', 'read_record', 'load_run', 'experiments_dir', 'kernel_name',
+           'notebook_parameters', 'check_parameters', 'run_notebook', 'kept_kernel', 'root_cause', 'failure',
+           'record_failure', 'failure_line', 'run_directory', 'execute_run', 'dask_client', 'writable_store',
+           'run_sweep', 'progress_line', 'RunWatcher', 'watch_runs', 'visible_gpus', 'worker_gpu', 'expand_grid',
+           'load_grid', 'collect_runs', 'summarise', 'write_table', 'save_figure', 'finished_records', 'run_table',
+           'mipe_runs', 'factorqvae_runs', 'jl1vae_runs', 'papers_named', 'study_runs', 'profile_settings',
+           'load_run_file', 'compose_run', 'caption', 'long_scores', 'reports_dir', 'build_report', 'reproduce']
 
 # %% ../nbs/50_experiments.ipynb #a932e503
 RUN_OWNED = {"steps": "RunConfig.steps (vaenb run --steps)", "batch_size": "RunConfig.batch_size (vaenb run --batch-size)",
@@ -336,14 +337,45 @@ def check_parameters(notebook: str | os.PathLike, parameters: dict):
     if unknown:
         raise ConfigError(f"{Path(notebook).name}: unknown parameter(s) {unknown}; valid parameters: {', '.join(valid)}")
 
-def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: dict, cwd: str | os.PathLike | None = None):
-    "Execute `notebook` with `parameters` (checked first) into `output` with papermill."
+# the kernel logs at WARNING a line per start ("running over TCP without encryption": it listens on localhost only)
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: dict, cwd: str | os.PathLike | None = None,
+                 keep_kernel: bool = False):
+    "Execute `notebook` with `parameters` (checked first) into `output` with papermill; in this process's kept kernel if `keep_kernel`."
     import papermill
     check_parameters(notebook, parameters)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the kernel inherits it: see the README on threads
-    papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name(),
-                               cwd=str(cwd or Path(output).parent), progress_bar=False, log_output=False)
+    cwd = cwd or Path(output).parent
+    kept = {"km": kept_kernel(kernel_name(), cwd)} if keep_kernel else {}
+    papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name(), **kept,
+                               cwd=str(cwd), progress_bar=False, log_output=False, extra_arguments=KERNEL_ARGS)
+
+# %% ../nbs/50_experiments.ipynb #c071fe81
+_KEPT_KERNELS: dict = {}   # {kernel name: the kernel manager this process keeps between runs}
+_RESET = """%reset -f
+import os as _os, sys as _sys
+_os.chdir({cwd!r})
+if "matplotlib.pyplot" in _sys.modules: _sys.modules["matplotlib.pyplot"].close("all")
+del _os, _sys"""
+
+def kept_kernel(name: str, cwd: str | os.PathLike):
+    "This process's kept kernel `name` (started on first use, or again if it died), cleared and moved to `cwd`."
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+    km = _KEPT_KERNELS.get(name)
+    if km is None or not run_sync(km.is_alive)():
+        km = _KEPT_KERNELS[name] = AsyncKernelManager(kernel_name=name)
+        run_sync(km.start_kernel)(extra_arguments=KERNEL_ARGS, cwd=str(cwd))
+    client = km.blocking_client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(_RESET.format(cwd=str(Path(cwd).resolve())), timeout=60, output_hook=lambda msg: None)
+    finally: client.stop_channels()
+    if reply["content"]["status"] != "ok": raise RuntimeError(f"kept kernel {name}: resetting it failed: {reply['content']}")
+    return km
 
 # %% ../nbs/50_experiments.ipynb #98869167
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -391,9 +423,12 @@ def failure_line(record: dict, prefix: str = "") -> str:
 def run_directory(config: RunConfig, results: str | os.PathLike | None = None) -> Path:
     return results_dir(results) / config.run_id()
 
-def execute_run(config: RunConfig | dict, results: str | os.PathLike | None = None, force: bool = False) -> dict:
+def execute_run(config: RunConfig | dict, results: str | os.PathLike | None = None, force: bool = False,
+                loggers=(), progress_every: float | None = None, keep_kernel: bool = False) -> dict:
     "Run `config` through the experiment notebook unless its finished record exists; returns the record."
+    from vaenb.train import check_loggers, write_progress
     config = validate_run(config if isinstance(config, RunConfig) else RunConfig.from_dict(config))
+    loggers = check_loggers(loggers)   # an unknown logger, or TensorBoard not installed: before a kernel starts
     run_dir = run_directory(config, results)
     record = read_record(run_dir)   # an unreadable record raises here: it is never overwritten
     if record and record["status"] == "finished" and not force: return record
@@ -401,8 +436,10 @@ def execute_run(config: RunConfig | dict, results: str | os.PathLike | None = No
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         # through JSON: papermill writes nested tuples as strings, lists it writes as lists
-        parameters = json.loads(json.dumps({**config.to_dict(), "run_dir": str(run_dir)}))
-        with kernel_environment(config): run_notebook(experiments_dir() / TEMPLATE, run_dir / NOTEBOOK, parameters)
+        parameters = json.loads(json.dumps({**config.to_dict(), "run_dir": str(run_dir), "loggers": loggers}))
+        with kernel_environment(config), watch_runs({config.run_id(): run_dir}, progress_every):
+            write_progress(run_dir, "kernel", started=start)
+            run_notebook(experiments_dir() / TEMPLATE, run_dir / NOTEBOOK, parameters, keep_kernel=keep_kernel)
     except Exception as e:
         return record_failure(run_dir, config, failure(e, run_dir / NOTEBOOK), timings={"total_s": time.time() - start})
     record = read_record(run_dir)
@@ -438,18 +475,31 @@ def writable_store(results: str | os.PathLike | None = None) -> Path:
     return path
 
 def run_sweep(configs: list[RunConfig], results: str | os.PathLike | None = None, scheduler: str | None = None,
-              n_workers: int = 2, force: bool = False, verbose: bool = True, client=None) -> list[dict]:
+              n_workers: int = 2, force: bool = False, verbose: bool = True, client=None, loggers=(),
+              progress_every: float | None = None) -> list[dict]:
     "Execute every config (each once, by run id) on Dask (`client`, else `dask_client(scheduler, n_workers)`); returns their records in order."
+    from vaenb.train import check_loggers
     unique = [validate_run(c) for c in {c.run_id(): c for c in configs}.values()]
+    options = {"loggers": check_loggers(loggers), "progress_every": progress_every, "force": force, "verbose": verbose}
     results = str(writable_store(results))
     if client is None:
-        with dask_client(scheduler, n_workers) as client: return _sweep(configs, unique, results, force, verbose, client)
-    return _sweep(configs, unique, results, force, verbose, client)
+        with dask_client(scheduler, n_workers) as client: return _sweep(configs, unique, results, client, **options)
+    return _sweep(configs, unique, results, client, **options)
 
-def _sweep(configs: list[RunConfig], unique: list[RunConfig], results: str, force: bool, verbose: bool, client) -> list[dict]:
+def _sweep(configs: list[RunConfig], unique: list[RunConfig], results: str, client, force: bool, verbose: bool, loggers: list,
+           progress_every: float | None) -> list[dict]:
+    from dask.distributed import LocalCluster
+    # a local cluster shares out this machine's GPUs; a remote worker keeps its own machine's
+    devices = visible_gpus() if isinstance(getattr(client, "cluster", None), LocalCluster) else []
+    watch = watch_runs({c.run_id(): run_directory(c, results) for c in unique}, progress_every)
+    futures = {client.submit(_execute_on_worker, c.to_dict(), results, force, loggers, devices, pure=False, key=f"vaenb-run-{c.run_id()}"): c
+               for c in unique}
+    with watch as watcher: records = _collect(futures, results, verbose, watcher, len(unique))
+    return [records[c.run_id()] for c in configs]
+
+def _collect(futures: dict, results: str, verbose: bool, watcher, total: int) -> dict:
     from dask.distributed import as_completed
     records = {}
-    futures = {client.submit(execute_run, c.to_dict(), results, force, pure=False, key=f"vaenb-run-{c.run_id()}"): c for c in unique}
     for done, future in enumerate(as_completed(futures), 1):
         config = futures[future]
         try: record = future.result()
@@ -457,8 +507,75 @@ def _sweep(configs: list[RunConfig], unique: list[RunConfig], results: str, forc
             run_dir = run_directory(config, results)
             record = record_failure(run_dir, config, failure(e, run_dir / NOTEBOOK))
         records[config.run_id()] = record
-        if verbose: print(f"[{done}/{len(unique)}] {record['status']:8s} {config.run_id()}" + failure_line(record, ": "), flush=True)
-    return [records[c.run_id()] for c in configs]
+        if watcher: watcher.finished.add(config.run_id())
+        if verbose: print(f"[{done}/{total}] {record['status']:8s} {config.run_id()}" + failure_line(record, ": "), flush=True)
+    return records
+
+# %% ../nbs/50_experiments.ipynb #bb1e3149
+def progress_line(run_id: str, progress: dict, elapsed: float) -> str:
+    "One console line on an active run: the stage (training: step, images/s, time left), and the time since its kernel started."
+    stage = progress.get("stage", "?")
+    what = {"kernel": "starting the kernel", "data": "building data and model", "figures": "saving figures",
+            "eval": f"evaluating {', '.join(progress.get('metrics', []))}"}.get(stage, stage)
+    if stage == "train":
+        left = progress.get("remaining_s")
+        what = (f"training step {progress['step']}/{progress['steps']}, {progress['images_per_s']:,.0f} img/s"
+                + (f", ~{left:.0f}s of training left" if left is not None else ""))
+    return f"  {run_id}: {what} ({elapsed:.0f}s)"
+
+# %% ../nbs/50_experiments.ipynb #49e61861
+class RunWatcher:
+    "Prints, every `every` seconds from a thread, a line per active run of `run_dirs` ({run id: directory})."
+    def __init__(self, run_dirs: dict, every: float = 5.0):
+        import threading
+        self.run_dirs, self.every, self.begun = dict(run_dirs), every, time.time()
+        self.started, self.finished, self._stop = {}, set(), threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="vaenb-progress")
+
+    def lines(self) -> list[str]:
+        "Active: progress written since the watch began, not `done`, and no record returned yet."
+        from vaenb.train import read_progress
+        now, out = time.time(), []
+        for run_id, run_dir in self.run_dirs.items():
+            progress = read_progress(run_dir)
+            if run_id in self.finished or not progress or progress.get("updated", 0) < self.begun or progress.get("stage") == "done": continue
+            start = self.started.setdefault(run_id, progress.get("started", now))   # a stage after `kernel` seen first: from now
+            out.append(progress_line(run_id, progress, now - start))
+        return out
+
+    def _loop(self):
+        while not self._stop.wait(self.every):
+            for line in self.lines(): print(line, flush=True)
+
+    def __enter__(self):
+        self._thread.start(); return self
+
+    def __exit__(self, *exc):
+        self._stop.set(); self._thread.join()
+
+# %% ../nbs/50_experiments.ipynb #479dfdd7
+def watch_runs(run_dirs: dict, every: float | None):
+    "A `RunWatcher` over `run_dirs` printing every `every` seconds; nothing (a null context) when `every` is None."
+    from contextlib import nullcontext
+    return RunWatcher(run_dirs, every) if every else nullcontext()
+
+# %% ../nbs/50_experiments.ipynb #7386d2ae
+def visible_gpus() -> list[str]:
+    "The GPUs this process may use, as `CUDA_VISIBLE_DEVICES` entries: that variable's list when set, else 0 … device_count − 1."
+    if (env := os.environ.get("CUDA_VISIBLE_DEVICES")) is not None: return [d.strip() for d in env.split(",") if d.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+def worker_gpu(devices: list[str]) -> str:
+    "Give this Dask worker, and the kernels it starts, one of `devices`: round-robin by the worker's number in its local cluster."
+    from dask.distributed import get_worker
+    name = get_worker().name   # LocalCluster numbers its workers 0, 1, …; a restarted worker keeps its number
+    index = name if isinstance(name, int) else int(hashlib.sha256(str(name).encode()).hexdigest(), 16)
+    os.environ["CUDA_VISIBLE_DEVICES"] = device = devices[index % len(devices)]
+    return device
+
+def _execute_on_worker(config: dict, results: str, force: bool, loggers: list, devices: list[str]) -> dict:
+    if len(devices) > 1: worker_gpu(devices)
+    return execute_run(config, results, force, loggers=loggers, keep_kernel=True)   # one kernel per worker
 
 # %% ../nbs/50_experiments.ipynb #21bfc043
 def _set_dotted(d: dict, key: str, value):
@@ -797,7 +914,8 @@ def build_report(paper: str, profile: str, results: str | os.PathLike | None = N
     return out
 
 def reproduce(paper: str = "all", profile: str = "quick", results: str | os.PathLike | None = None,
-              reports: str | os.PathLike | None = None, scheduler: str | None = None, n_workers: int = 2) -> list[dict]:
+              reports: str | os.PathLike | None = None, scheduler: str | None = None, n_workers: int = 2,
+              loggers=(), progress_every: float | None = None) -> list[dict]:
     "Run every run of the papers' `profile` (skipping finished ones), then build their reports; returns the run records."
     from dask.distributed import as_completed
     papers = papers_named(paper)
@@ -807,7 +925,7 @@ def reproduce(paper: str = "all", profile: str = "quick", results: str | os.Path
     print(f"reproduce: {len(runs)} runs of {', '.join(papers)} ({profile} profile) into {results}", flush=True)
     failed = []
     with dask_client(scheduler, n_workers) as client:
-        records = run_sweep(runs, results, client=client)
+        records = run_sweep(runs, results, client=client, loggers=loggers, progress_every=progress_every)
         # each report is a notebook run of its own: on the cluster they run side by side
         futures = {client.submit(build_report, p, profile, results, reports, pure=False, key=f"vaenb-report-{p}-{profile}"): p for p in papers}
         for future in as_completed(futures):

@@ -30,9 +30,11 @@ from .core import Config, ConfigError, atomic_temp_files, atomic_write, get_devi
 from .vae import VAE, create_model
 
 # %% auto #0
-__all__ = ['METRICS_FILE', 'CHECKPOINT_FILE', 'CONFIG_FILE', 'CHECKPOINT_FORMAT', 'LOCK_FILE', 'TrainConfig', 'cosine_lr',
-           'scheduled_lr', 'read_log', 'MetricsLog', 'save_checkpoint', 'load_checkpoint', 'restore_checkpoint',
-           'load_model', 'RunInUseError', 'run_lock', 'remove_stale_temp_files', 'TrainResult', 'train']
+__all__ = ['METRICS_FILE', 'CHECKPOINT_FILE', 'CONFIG_FILE', 'CHECKPOINT_FORMAT', 'LOCK_FILE', 'PROGRESS_FILE',
+           'TENSORBOARD_EXTRA', 'LOGGERS', 'TrainConfig', 'cosine_lr', 'scheduled_lr', 'read_log', 'MetricsLog',
+           'save_checkpoint', 'load_checkpoint', 'restore_checkpoint', 'load_model', 'RunInUseError', 'run_lock',
+           'remove_stale_temp_files', 'TrainResult', 'train', 'write_progress', 'read_progress', 'ProgressCallback',
+           'TensorBoardLogger', 'check_loggers', 'make_loggers']
 
 # %% ../nbs/13_train.ipynb #8f266604
 @dataclasses.dataclass
@@ -420,3 +422,60 @@ def _train(model: VAE, dataset, config: TrainConfig, resume: bool, callbacks, ou
     elapsed = time.perf_counter() - run_start
     return TrainResult(model, read_log(out_dir) if out_dir else log.frame(), config, out_dir, start,
                        (config.steps - start) * config.batch_size / elapsed if config.steps > start else 0.0)
+
+# %% ../nbs/13_train.ipynb #05831db9
+PROGRESS_FILE = "progress.json"
+
+def write_progress(out_dir: str | os.PathLike, stage: str, **fields):
+    "Replace `<out_dir>/progress.json` atomically: the run's `stage` (data, train, eval, …), when, and `fields`."
+    write_json(Path(out_dir) / PROGRESS_FILE, {"stage": stage, "updated": time.time(), **fields})
+
+def read_progress(out_dir: str | os.PathLike) -> dict | None:
+    "The run's last progress; None before the run wrote any (or if the file is not JSON)."
+    try: return json.loads((Path(out_dir) / PROGRESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError): return None
+
+# %% ../nbs/13_train.ipynb #16fa6151
+class ProgressCallback:
+    "A `train` callback: the step, images/s, elapsed and remaining seconds of training in `progress.json`."
+    def __init__(self, out_dir: str | os.PathLike, config: TrainConfig): self.out_dir, self.config = Path(out_dir), config
+
+    def __call__(self, row: dict):
+        rate = row["images_per_s"] / self.config.batch_size   # steps/s over the last log interval
+        write_progress(self.out_dir, "train", step=row["step"], steps=self.config.steps, images_per_s=row["images_per_s"],
+                       elapsed_s=row["time"], remaining_s=(self.config.steps - row["step"]) / rate if rate > 0 else None)
+
+# %% ../nbs/13_train.ipynb #36c048fb
+TENSORBOARD_EXTRA = "pip install 'vaenb[tensorboard]' (or: pip install tensorboard)"
+
+def _summary_writer():
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:   # torch.utils.tensorboard imports the separate `tensorboard` package
+        raise ConfigError(f"the TensorBoard logger needs the `tensorboard` package, which is not installed ({e}); {TENSORBOARD_EXTRA}") from e
+    return SummaryWriter
+
+class TensorBoardLogger:
+    "A `train` callback writing every number of each logged row as a TensorBoard scalar at the row's step, under `log_dir`."
+    def __init__(self, log_dir: str | os.PathLike): self.writer = _summary_writer()(str(log_dir))
+
+    def __call__(self, row: dict):
+        for key, value in row.items():
+            if key != "step" and isinstance(value, (int, float)): self.writer.add_scalar(key, value, row["step"])
+        self.writer.flush()   # flushed each log step: a killed run keeps its curves up to there
+
+    def close(self): self.writer.close()
+
+# %% ../nbs/13_train.ipynb #a6a7738f
+LOGGERS = {"tensorboard": lambda out_dir: TensorBoardLogger(Path(out_dir) / "tensorboard")}
+
+def check_loggers(names) -> list[str]:
+    "`names` as a list, each one of `LOGGERS` and importable; a clear error otherwise."
+    names = list(names or [])
+    if unknown := [n for n in names if n not in LOGGERS]:
+        raise ConfigError(f"loggers (--logger): unknown name(s) {unknown}; available loggers: {', '.join(LOGGERS)}")
+    if "tensorboard" in names: _summary_writer()
+    return names
+
+def make_loggers(names, out_dir: str | os.PathLike) -> list:
+    "The `train` callbacks of the loggers `names`, writing under the run directory `out_dir`."
+    return [LOGGERS[name](out_dir) for name in check_loggers(names)]
