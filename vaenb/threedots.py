@@ -165,7 +165,7 @@ class ThreeDots(GroundTruthDataset):
 
     @property
     def training_cache(self) -> np.ndarray:
-        "The 64×64 darkness counts (whatever `size`: a 32×32 batch pools them) uint8 [N, 64, 64] (pixel = `pixel_levels(renderer)[count]`) of the training images (built on first use)."
+        "Darkness counts uint8 [N, 64, 64] at any `size` (pixel = `pixel_levels(renderer)[count]`; a 32×32 batch pools them), built on first use."
         if self._cache is None:
             params = dict(n=self.cache_size, seed=self.cache_seed, renderer=self.renderer)  # the two renderers never share a cache
             def build():
