@@ -459,3 +459,14 @@ def test_cpu_profile_runs_build_at_32_pixels(tmp_path):
             assert (tcfg.steps, tcfg.amp) == (run.steps, "bf16")
             x = torch.rand(2, *data.image_shape)
             assert model.reconstruct(x).shape == x.shape, (paper, arm)
+
+
+def test_mipe_report_writes_verdicts_and_seeds_figure(tmp_path):
+    "Issue 18: beside its tables a report writes `verdicts` (a row per headline claim, a verdict even without runs) and `seeds`."
+    runs = study_runs("mipe", "smoke")
+    assert execute_run(runs[0], tmp_path / "runs")["status"] == "finished"
+    out = build_report("mipe", "smoke", tmp_path / "runs", tmp_path / "reports")
+    verdicts = (out / "verdicts.md").read_text()
+    assert "smoke profile" in verdicts and "detectable" in verdicts
+    assert "MIPET-β-VAE > β-VAE on mig" in verdicts and "not shown" in verdicts and (out / "verdicts.csv").is_file()
+    assert (out / "seeds.png").is_file() and (out / "seeds.svg").is_file()
