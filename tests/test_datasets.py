@@ -174,3 +174,15 @@ def test_isaac3d_labels_refused_without_unpickling(tmp_path):
     np.save(root / "labels.npy", np.zeros((10, 9)))
     with pytest.raises(ValueError, match=r"expected a numeric array \[737,280, 9\], found float64 \[10, 9\]"):
         get_dataset("isaac3d-official", path=root)
+
+
+def test_half_size_procedural_stand_ins_through_the_registry(tmp_path):
+    "`size=32` (issue 18) reaches threeDots and the 3D Shapes stand-in by name: same grid, 32×32 images, pooled 64×64 ones."
+    import torch
+    full, half = (get_dataset("threedots", cache_size=300, cache_dir=tmp_path, size=s) for s in (64, 32))
+    assert half.describe()["image_shape"] == [1, 32, 32] and half.factor_sizes == full.factor_sizes
+    torch.testing.assert_close(half.batch(5, 8, seed=3), torch.nn.functional.avg_pool2d(full.batch(5, 8, seed=3), 2))
+    shapes = get_dataset("shapes3d", size=32)
+    assert shapes.image_shape == (3, 32, 32) and shapes.factor_sizes == (10, 10, 10, 8, 4, 15)
+    with pytest.raises(ValueError, match="size: expected 64"):
+        get_dataset("threedots", size=128)

@@ -498,3 +498,50 @@ def test_a_kept_kernel_gives_the_numbers_of_a_fresh_one(tmp_path):
     assert [r["status"] for r in kept + [fresh]] == ["finished"] * 3, [r.get("error") for r in kept + [fresh]]
     assert kept[1]["metrics"] == fresh["metrics"] and kept[1]["training"]["final"]["loss"] == fresh["training"]["final"]["loss"]
     assert kept[0]["metrics"] != kept[1]["metrics"]
+
+
+def test_cpu_profile_grids_are_the_headline_arms_at_32_pixels():
+    "Issue 18: the `cpu` profile runs only the headline arms, 8 unreported seeds each, on 32×32 data and backbones, for longer."
+    from vaenb.experiments import PROFILE_NOTES, PROFILES, study_runs
+    assert "cpu" in PROFILES and "8 seeds" in PROFILE_NOTES["cpu"] and "32×32" in PROFILE_NOTES["cpu"]
+    expected = {"mipe": ({"β-VAE": 6000, "MIPET-β-VAE": 6000}, "conv32", "dsprites-lite"),
+                "factorqvae": ({"FactorQVAE": 3000, "FactorVAE": 3000, "QVAE": 6000, "dVAE": 6000, "β-VAE": 6000}, "conv32", "shapes3d"),
+                "jl1vae": ({"β-VAE": 9000, "JL1-VAE": 9000}, "jl1conv32", "threedots")}
+    for paper, (arms, backbone, dataset) in expected.items():
+        runs = study_runs(paper, "cpu")
+        assert {r.name: r.steps for r in runs} == arms, paper
+        for arm in arms:
+            seeds = sorted(r.seed for r in runs if r.name == arm)
+            assert seeds == list(range(8)), (paper, arm, seeds)   # ≥ 8 seeds, never the pilot's 100/101
+        assert all(r.profile == "cpu" and r.dataset == dataset and r.model_params["backbone"] == backbone for r in runs), paper
+        assert all(r.train_params["amp"] == "bf16" for r in runs), paper
+    assert study_runs("mipe", "cpu")[0].model_params["beta"] == 8.0
+    assert all(r.model_params["jl1_columns"] == 1 for r in study_runs("jl1vae", "cpu"))
+
+
+def test_cpu_profile_runs_build_at_32_pixels(tmp_path):
+    "Every cpu arm builds: its dataset serves 32×32 images and its model reconstructs them at that size."
+    import torch
+
+    from vaenb.experiments import study_runs
+    for paper in ("mipe", "factorqvae", "jl1vae"):
+        arms = {r.name: r for r in study_runs(paper, "cpu")}
+        for arm, run in arms.items():
+            tiny = {"cache_size": 100, "cache_dir": str(tmp_path)} if run.dataset == "threedots" else {}   # a 100-image cache, not 50,000
+            small = run.replace(dataset_params={**run.dataset_params, **tiny})
+            data, model, tcfg = build_run(small, tmp_path / arm)
+            assert data.image_shape[1:] == (32, 32), (paper, arm, data.image_shape)
+            assert (tcfg.steps, tcfg.amp) == (run.steps, "bf16")
+            x = torch.rand(2, *data.image_shape)
+            assert model.reconstruct(x).shape == x.shape, (paper, arm)
+
+
+def test_mipe_report_writes_verdicts_and_seeds_figure(tmp_path):
+    "Issue 18: beside its tables a report writes `verdicts` (a row per headline claim, a verdict even without runs) and `seeds`."
+    runs = study_runs("mipe", "smoke")
+    assert execute_run(runs[0], tmp_path / "runs")["status"] == "finished"
+    out = build_report("mipe", "smoke", tmp_path / "runs", tmp_path / "reports")
+    verdicts = (out / "verdicts.md").read_text()
+    assert "smoke profile" in verdicts and "detectable" in verdicts
+    assert "MIPET-β-VAE > β-VAE on mig" in verdicts and "not shown" in verdicts and (out / "verdicts.csv").is_file()
+    assert (out / "seeds.png").is_file() and (out / "seeds.svg").is_file()

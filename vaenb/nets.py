@@ -15,7 +15,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['BACKBONES', 'ConvEncoder', 'ConvDecoder', 'MLPEncoder', 'MLPDecoder', 'Backbone', 'register_backbone', 'get_backbone',
-           'build_backbone', 'init_weights', 'xavier_all_']
+           'build_backbone', 'Conv32Encoder', 'Conv32Decoder', 'init_weights', 'xavier_all_']
 
 # %% ../nbs/10_nets.ipynb #438b648e
 def _check_image(channels: int, image_size: int, sizes: tuple[int, ...], backbone: str):
@@ -102,6 +102,37 @@ def build_backbone(name: str, channels: int, image_size: int, encoder_out: int, 
 register_backbone("conv", ConvEncoder, ConvDecoder, hidden=256)
 register_backbone("conv-unpadded", partial(ConvEncoder, padding=0), ConvDecoder, hidden=256)
 register_backbone("mlp", MLPEncoder, MLPDecoder, hidden=1200)
+
+# %% ../nbs/10_nets.ipynb #e4d236a6
+class Conv32Encoder(nn.Module):
+    "The 32×32 variant of `conv` (`padding=1`) or of the JL1 paper's `jl1conv` (`padding=0`, `logvar_offset`): 3 stride-2 convs."
+    def __init__(self, channels: int, out_dim: int, image_size: int = 32, hidden: int = 256, padding: int = 1, logvar_offset: float = 0.0):
+        super().__init__()
+        _check_image(channels, image_size, (32,), "conv32" if padding == 1 else "jl1conv32")
+        if padding not in (0, 1): raise ValueError(f"padding: expected 0 or 1, found {padding!r}")
+        widths, side = (channels, 32, 64, 64), 4 if padding else 2   # unpadded: 32 → 15 → 6 → 2
+        convs = [m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2, padding), nn.ReLU())]
+        self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * side * side, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+        offset = torch.zeros(out_dim)
+        if out_dim % 2 == 0: offset[out_dim // 2:] = logvar_offset   # the second half of a Gaussian encoder's output is log σ²
+        self.register_buffer("output_offset", offset, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
+
+# %% ../nbs/10_nets.ipynb #3157c2ac
+class Conv32Decoder(nn.Module):
+    "The 32×32 variant of the `conv` decoder: FC `hidden`, FC 4·4·64, 3 stride-2 deconvs (64, 32, `C`) to logits."
+    def __init__(self, channels: int, latent_dim: int, image_size: int = 32, hidden: int = 256):
+        super().__init__()
+        _check_image(channels, image_size, (32,), "conv32")
+        self.fc = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64 * 4 * 4), nn.ReLU())
+        self.deconv = nn.Sequential(nn.ConvTranspose2d(64, 64, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+                                    nn.ConvTranspose2d(32, channels, 4, 2, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor: return self.deconv(self.fc(z).view(-1, 64, 4, 4))
+
+register_backbone("conv32", Conv32Encoder, Conv32Decoder, hidden=256)
+register_backbone("jl1conv32", partial(Conv32Encoder, padding=0, logvar_offset=-3.0), Conv32Decoder, hidden=256)
 
 # %% ../nbs/10_nets.ipynb #5ca3ec6d
 def init_weights(module: nn.Module, scheme: str = "xavier") -> nn.Module:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .data import (GroundTruthDataset, StoredImagesDataset, cache_dir, cached_array, hwc_to_float, official_path,
                         register_dataset, require_verified)
+from .threedots import SIZES, average_pool
 
 # %% auto #0
 __all__ = ['SHAPES3D_FACTORS', 'SHAPES3D_SIZES', 'SHAPES3D_VALUES', 'SHAPE_NAMES', 'WALL', 'WALL_HEIGHT', 'CAMERA_RADIUS',
@@ -167,7 +168,9 @@ class Shapes3DStandIn(GroundTruthDataset):
     factor_names, factor_sizes, factor_values = SHAPES3D_FACTORS, SHAPES3D_SIZES, SHAPES3D_VALUES
     image_shape = (3, 64, 64)
 
-    def __init__(self, cache_dir: str | os.PathLike | None = None, processes: int | None = None):
+    def __init__(self, cache_dir: str | os.PathLike | None = None, processes: int | None = None, size: int = 64):
+        if size not in SIZES: raise ValueError(f"size: expected 64 or 32 (2×2-pooled), found {size!r}")
+        self.size, self.image_shape = int(size), (3, int(size), int(size))
         self._cache_root, self._processes, self._geometry = cache_dir, processes or min(2, os.cpu_count() or 1), None
 
     @property
@@ -179,13 +182,13 @@ class Shapes3DStandIn(GroundTruthDataset):
         return self._geometry
 
     def _render(self, factors, block: int = 256):
-        out = np.empty((len(factors), 3, 64, 64), np.float32)
+        out = np.empty((len(factors), *self.image_shape), np.float32)
         hues = SHAPES3D_VALUES[0]
         for i in range(0, len(factors), block):
             f = factors[i:i + block]
             cls = self.geometry[0, f[:, 3], f[:, 4], f[:, 5]]
             shade = self.geometry[1, f[:, 3], f[:, 4], f[:, 5]]
-            out[i:i + block] = colour(cls, shade, hues[f[:, 0]], hues[f[:, 1]], hues[f[:, 2]])
+            out[i:i + block] = average_pool(colour(cls, shade, hues[f[:, 0]], hues[f[:, 1]], hues[f[:, 2]]), self.size)
         return out
 
 # %% ../nbs/04_shapes3d.ipynb #e0d68875

@@ -15,8 +15,8 @@ from .data import GroundTruthDataset, batch_rng, cache_dir, cached_array, regist
 
 # %% auto #0
 __all__ = ['N_VALUES', 'IMAGE_SIZE', 'UPSAMPLE', 'CANVAS', 'FIXED_POINT', 'RADIUS', 'WINDOW', 'PAD', 'RENDERERS', 'RADIUS_FIXED',
-           'GENERATOR_VERSION', 'dot_centre', 'check_renderer', 'window_start', 'coverage_table', 'pixel_levels',
-           'render_darkness', 'render_threedots', 'training_factors', 'ThreeDots']
+           'SIZES', 'GENERATOR_VERSION', 'dot_centre', 'check_renderer', 'window_start', 'coverage_table',
+           'pixel_levels', 'render_darkness', 'render_threedots', 'average_pool', 'training_factors', 'ThreeDots']
 
 # %% ../nbs/03_threedots.ipynb #141737e8
 N_VALUES, IMAGE_SIZE, UPSAMPLE = 64, 64, 10
@@ -122,6 +122,17 @@ def render_threedots(factors, renderer: str | None = None, block: int = 512) -> 
     renderer = check_renderer(renderer)
     return pixel_levels(renderer)[render_darkness(factors, renderer, block)][:, None]
 
+# %% ../nbs/03_threedots.ipynb #46757475
+SIZES = (64, 32)
+
+def average_pool(images: np.ndarray, size: int) -> np.ndarray:
+    "float32 images [n, C, S, S] -> [n, C, size, size], each pixel the mean of its (S/size)² block; S when size == S."
+    n, c, side = images.shape[0], images.shape[1], images.shape[-1]
+    if side % size: raise ValueError(f"size: expected a divisor of the image side {side}, found {size}")
+    k = side // size
+    if k == 1: return images
+    return images.reshape(n, c, size, k, size, k).mean((3, 5), dtype=np.float32)
+
 # %% ../nbs/03_threedots.ipynb #abec52d3
 GENERATOR_VERSION = 1
 
@@ -140,20 +151,21 @@ class ThreeDots(GroundTruthDataset):
     image_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
 
     def __init__(self, cache_size: int = 500_000, cache_seed: int = 0, cache_dir: str | os.PathLike | None = None,
-                 renderer: str | None = None):
+                 renderer: str | None = None, size: int = 64):
+        if size not in SIZES: raise ValueError(f"size: expected 64 (the paper's images) or 32 (2×2-pooled), found {size!r}")
         if isinstance(cache_size, bool) or not isinstance(cache_size, (int, np.integer)) or cache_size < 1:
             raise ValueError(f"cache_size: expected a positive integer, found {cache_size!r}")
         self.cache_size, self.cache_seed, self._cache_root, self._cache = int(cache_size), int(cache_seed), cache_dir, None
-        self.renderer = check_renderer(renderer)
+        self.renderer, self.size, self.image_shape = check_renderer(renderer), int(size), (1, int(size), int(size))
 
-    def _render(self, factors): return render_threedots(factors, self.renderer)
+    def _render(self, factors): return average_pool(render_threedots(factors, self.renderer), self.size)
 
     @property
     def training_factors(self) -> np.ndarray: return training_factors(self.cache_size, self.cache_seed)
 
     @property
     def training_cache(self) -> np.ndarray:
-        "Darkness counts uint8 [N, 64, 64] (pixel = `pixel_levels(renderer)[count]`) of the training images (built on first use)."
+        "Darkness counts uint8 [N, 64, 64] at any `size` (pixel = `pixel_levels(renderer)[count]`; a 32×32 batch pools them), built on first use."
         if self._cache is None:
             params = dict(n=self.cache_size, seed=self.cache_seed, renderer=self.renderer)  # the two renderers never share a cache
             def build():
@@ -168,4 +180,4 @@ class ThreeDots(GroundTruthDataset):
             raise ValueError(f"batch_size: expected a positive integer, found {batch_size!r}")
         idx = batch_rng(seed, step).integers(self.cache_size, size=batch_size)
         dark = self.training_cache[idx]
-        return torch.from_numpy(pixel_levels(self.renderer)[dark][:, None])
+        return torch.from_numpy(average_pool(pixel_levels(self.renderer)[dark][:, None], self.size))
