@@ -545,3 +545,9 @@ def test_mipe_report_writes_verdicts_and_seeds_figure(tmp_path):
     assert "smoke profile" in verdicts and "detectable" in verdicts
     assert "MIPET-β-VAE > β-VAE on mig" in verdicts and "not shown" in verdicts and (out / "verdicts.csv").is_file()
     assert (out / "seeds.png").is_file() and (out / "seeds.svg").is_file()
+
+
+def test_every_profile_composes_a_single_run():
+    from vaenb.experiments import PROFILES, compose_run
+    for profile in PROFILES:
+        assert compose_run({"profile": profile}).profile == profile
