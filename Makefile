@@ -24,7 +24,7 @@ help:
 	@echo "make test       set up if needed; run the fast test suite (notebooks + tests/)"
 	@echo "make smoke      the smoke reproduction of every paper into .cache/smoke (part of CI)"
 	@echo "make test-slow  the flagged slow tests (slow notebook cells, @pytest.mark.slow)"
-	@echo "make lint       ruff on the exported module and tests"
+	@echo "make lint       ruff on the exported module, the notebooks, tests and tools"
 	@echo "make export     nbdev_export + nbdev_clean + README.md"
 	@echo "make check      fail if the export or the notebooks are not clean"
 	@echo "make docs       build the offline HTML docs into site/ (npm registry needed once for MathJax etc.)"
@@ -78,7 +78,7 @@ test-slow: setup
 test-all: test test-slow
 
 lint: setup
-	$(BIN)/ruff check vaenb tests tools
+	$(BIN)/ruff check vaenb tests tools nbs
 
 export: setup
 	$(BIN)/nbdev_export

@@ -16,8 +16,8 @@ from scipy import stats
 from .viz import PALETTE, new_figure
 
 # %% auto #0
-__all__ = ['VERDICTS', 'Claim', 'Interval', 'welch_interval', 'verdict', 'detectable_difference', 'verdict_row', 'verdict_table',
-           'plot_seed_values']
+__all__ = ['VERDICTS', 'VERDICT_RULE', 'Claim', 'Interval', 'welch_interval', 'verdict', 'detectable_difference', 'verdict_row',
+           'verdict_table', 'verdicts_by', 'plot_seed_values']
 
 # %% ../nbs/52_evidence.ipynb #25368e4a
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +95,16 @@ def verdict_table(df: pd.DataFrame, claims, arm_column: str = "model", level: fl
     "One row per claim (see `verdict_row`), in the order given."
     if arm_column not in df.columns: raise ValueError(f"arm_column: {arm_column!r} is not a column of the runs table ({list(df.columns)})")
     return pd.DataFrame([verdict_row(df, c, arm_column, level) for c in claims])
+
+# %% ../nbs/52_evidence.ipynb #dfc8495e
+VERDICT_RULE = ("the verdict comes from the 95 % Welch interval of method − baseline over seeds alone (shown: it excludes 0 on the "
+                "claimed side; opposite: on the other side; not shown: it contains 0); detectable: the true difference this test finds "
+                "with 80 % power at the observed standard error, so a not-shown row says how large an effect it could have missed")
+
+def verdicts_by(df: pd.DataFrame, claims_for, by: str = "dataset", arm_column: str = "model") -> pd.DataFrame:
+    "`verdict_table` of each group of `df[by]` with the claims `claims_for(group)` returns, the group named in a column."
+    parts = [verdict_table(g, claims_for(g), arm_column).assign(**{by: name}) for name, g in df.groupby(by)] if not df.empty else []
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[by, "claim", "verdict"])
 
 # %% ../nbs/52_evidence.ipynb #f3746e6d
 def plot_seed_values(df: pd.DataFrame, claims, arm_column: str = "model", ncols: int = 3, fig: Figure | None = None) -> Figure:

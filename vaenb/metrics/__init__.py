@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..core import map_batches
-from .info import check_codes_factors, discrete_entropy, discrete_mutual_info, histogram_discretize
+from .info import check_codes_factors, discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401 (re-exported: _all_)
 from .info import mig, modularity, mutual_info_matrix
 from .infomec import infomec
 from .intervention import beta_vae_score, factor_vae_score, represent_factors
