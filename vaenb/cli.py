@@ -33,8 +33,9 @@ DEV_MODULES = ("nbdev", "fastcore", "execnb")   # the dev extra's packages that 
 
 def _needs_dev_extra(command: str, e: ModuleNotFoundError) -> int:
     "One line instead of a traceback when a checkout chore runs on an install without the dev extra."
-    if (e.name or "").split(".")[0] not in DEV_MODULES: raise e
-    print(f"vaenb {command}: {e.name} is not installed; this command needs the dev extra: pip install 'vaenb[dev]'", file=sys.stderr)
+    package = (e.name or "").split(".")[0]
+    if package not in DEV_MODULES: raise e
+    print(f"vaenb {command}: {package} is not installed; this command needs the dev extra: pip install 'vaenb[dev]'", file=sys.stderr)
     return 2
 
 def cmd_readme(args) -> int:
