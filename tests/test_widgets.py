@@ -20,7 +20,7 @@ from vaenb.widgets import FactorSweep, TraversalExplorer, png_bytes
 def trained():
     data = ToySquares()
     model = create_model("betavae", backbone="mlp", image_size=8, latent_dim=4, hidden_dim=64, lr=5e-3, seed=1)
-    return train(model, data, steps=60, batch_size=64, seed=1, progress=False).model.eval(), data
+    return train(model, data, steps=500, batch_size=64, seed=1, progress=False).model.eval(), data
 
 
 def expected_png(model, z, size):
