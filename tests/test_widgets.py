@@ -10,14 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from vaenb.viz import TinySquares, demo_model
+from vaenb.toy import ToySquares
+from vaenb.train import train
+from vaenb.vae import create_model
 from vaenb.widgets import FactorSweep, TraversalExplorer, png_bytes
 
 
 @pytest.fixture(scope="module")
 def trained():
-    model, data, _ = demo_model(steps=60, seed=1)
-    return model, data
+    data = ToySquares()
+    model = create_model("betavae", backbone="mlp", image_size=8, latent_dim=4, hidden_dim=64, lr=5e-3, seed=1)
+    return train(model, data, steps=500, batch_size=64, seed=1, progress=False).model.eval(), data
 
 
 def expected_png(model, z, size):
@@ -143,12 +146,12 @@ def test_from_run_uses_the_injected_loader(trained, tmp_path):
 
 def test_bad_inputs_are_named(trained):
     model, _ = trained
-    class Big(TinySquares):
+    class Big(ToySquares):
         image_shape = (1, 16, 16)
     with pytest.raises(ValueError, match=r"dataset: images of shape \(1, 16, 16\) do not fit this model"):
         TraversalExplorer(model, Big())
     with pytest.raises(ValueError, match="factor: expected one of"):
-        FactorSweep(model, TinySquares(), factor="hue")
+        FactorSweep(model, ToySquares(), factor="hue")
 
 
 def test_factor_sweep_responses_are_the_codes_of_the_swept_images(trained):

@@ -18,10 +18,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 NOTEBOOK = """\
-from vaenb.viz import demo_model
+from vaenb.toy import ToySquares
+from vaenb.train import train
+from vaenb.vae import create_model
 from vaenb.widgets import TraversalExplorer
 
-model, data, _ = demo_model(steps=100)
+data = ToySquares()
+model = create_model("betavae", backbone="mlp", image_size=8, latent_dim=4, hidden_dim=64, lr=5e-3, seed=0)
+model = train(model, data, steps=100, batch_size=64, progress=False).model.eval()
 TraversalExplorer(model, data, index=30)"""
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from .core import data_dir, get_device, repo_root
 from .experiments import PROFILES
 
 # %% auto #0
-__all__ = ['cmd_info', 'cmd_readme', 'cmd_docs', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_table', 'cmd_reproduce',
-           'build_parser', 'main']
+__all__ = ['DEV_MODULES', 'cmd_info', 'cmd_readme', 'cmd_docs', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_table',
+           'cmd_reproduce', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #d41a3a03
 def cmd_info(args) -> int:
@@ -29,15 +29,26 @@ def cmd_info(args) -> int:
     print(f"checkout: {repo_root() or '(installed package)'}")
     return 0
 
+DEV_MODULES = ("nbdev", "fastcore", "execnb")   # the dev extra's packages that the docs tooling imports
+
+def _needs_dev_extra(command: str, e: ModuleNotFoundError) -> int:
+    "One line instead of a traceback when a checkout chore runs on an install without the dev extra."
+    package = (e.name or "").split(".")[0]
+    if package not in DEV_MODULES: raise e
+    print(f"vaenb {command}: {package} is not installed; this command needs the dev extra: pip install 'vaenb[dev]'", file=sys.stderr)
+    return 2
+
 def cmd_readme(args) -> int:
     "Regenerate README.md from nbs/index.ipynb."
-    from vaenb.docs import make_readme
+    try: from vaenb.docs import make_readme
+    except ModuleNotFoundError as e: return _needs_dev_extra("readme", e)
     print(f"wrote {make_readme()}")
     return 0
 
 def cmd_docs(args) -> int:
     "Build the offline HTML docs site from the notebooks."
-    from vaenb.site import build_site
+    try: from vaenb.site import build_site
+    except ModuleNotFoundError as e: return _needs_dev_extra("docs", e)
     summary = build_site(args.out, force=args.force, assets=not args.no_assets, execute=not args.no_execute)
     return 1 if args.strict and summary["execution_failures"] else 0
 

@@ -22,7 +22,7 @@ from .core import atomic_write, data_dir, write_json
 __all__ = ['DATASET_MODULES', 'CACHE_DIRNAME', 'DLIB_ENV', 'batch_rng', 'GroundTruthDataset', 'StoredImagesDataset',
            'hwc_to_float', 'register_dataset', 'list_datasets', 'get_dataset', 'cache_dir', 'file_sha256',
            'save_cached_array', 'load_cached_array', 'cached_array', 'official_path', 'verify_checksum',
-           'require_verified']
+           'require_verified', 'read_npy_header']
 
 # %% ../nbs/01_data.ipynb #e106d425
 def batch_rng(seed: int, step: int) -> np.random.Generator:
@@ -280,3 +280,12 @@ def require_verified(path: Path, dataset: str, md5=(), sha256=(), verify: bool =
            f"it may be corrupt or a different version")
     if os.environ.get("VAENB_ALLOW_UNVERIFIED") == "1": warnings.warn(msg + "; using it anyway (VAENB_ALLOW_UNVERIFIED=1)", stacklevel=3)
     else: raise ValueError(msg + ". Set VAENB_ALLOW_UNVERIFIED=1 or pass verify=False to use it anyway")
+
+# %% ../nbs/01_data.ipynb #19d22d4d
+def read_npy_header(stream, path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    "`(shape, dtype)` from the `.npy` header of npz member `key` at `stream`'s position, leaving it at the data; C order only."
+    version = np.lib.format.read_magic(stream)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(stream)
+    if fortran: raise ValueError(f"{path}: {key} is stored in Fortran order; expected C order")
+    return shape, dtype

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import (GroundTruthDataset, StoredImagesDataset, cache_dir, cached_array, official_path,
-                        register_dataset, require_verified)
+                        read_npy_header, register_dataset, require_verified)
 
 # %% auto #0
 __all__ = ['DSPRITES_FACTORS', 'DSPRITES_SIZES', 'DSPRITES_VALUES', 'SHAPE_NAMES', 'SQUARE_HALF_SIDE', 'ELLIPSE_SEMI_AXES',
@@ -246,11 +246,7 @@ def _npz_member(zf: zipfile.ZipFile, key: str, path: Path):
         raise ValueError(f"{path}: expected an npz with key {key!r} (official dSprites keys: imgs, latents_classes, "
                          f"latents_values, metadata), found keys {[n.removesuffix('.npy') for n in zf.namelist()]}")
     stream = zf.open(f"{key}.npy")
-    version = np.lib.format.read_magic(stream)
-    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read_header(stream)
-    if fortran: raise ValueError(f"{path}: {key} is stored in Fortran order; expected C order")
-    return stream, shape, dtype
+    return stream, *read_npy_header(stream, path, key)
 
 def _read_array(zf, key, path):
     stream, shape, dtype = _npz_member(zf, key, path)

@@ -15,8 +15,7 @@ from .vae import VAE, ModelConfig, Regulariser, gaussian_kl, register_model
 
 # %% auto #0
 __all__ = ['PAPER_PROFILE', 'ipe_matrix', 'ipe_inverse', 'FactorPair', 'magnitude_mask', 'LogNormaliser', 'exponential_family_kl',
-           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPE', 'MIPETConvEncoder', 'paper_config', 'train_steps',
-           'square_images']
+           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPE', 'MIPETConvEncoder', 'paper_config']
 
 # %% ../nbs/31_mipe.ipynb #72d8ab78
 def ipe_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
@@ -210,27 +209,3 @@ def paper_config(model: str, dataset: str, **overrides) -> dict:
     return {"model": model, "latent_dim": 10, "init": PAPER_PROFILE["init"], "lr": opt["lr"], "mipe_lr": opt["mipe_lr"],
             "adam_beta1": opt["betas"][0], "adam_beta2": opt["betas"][1], "weight_decay": opt["weight_decay"],
             **PAPER_PROFILE["datasets"][dataset], **PAPER_PROFILE["models"][model], **overrides}
-
-# %% ../nbs/31_mipe.ipynb #66c87f1d
-def train_steps(model: VAE, images: torch.Tensor, steps: int, batch_size: int = 32, seed: int = 0, clip: float = 1.0) -> list[float]:
-    "Train `model` for `steps` Adam steps on random batches of `images` (seeded); the loss per step."
-    generator = torch.Generator().manual_seed(seed)
-    opt = model.make_optimizers()["model"]
-    model.train()
-    losses = []
-    for step in range(steps):
-        batch = images[torch.randint(len(images), (batch_size,), generator=generator)].to(model.device)
-        loss = model.loss(batch, step)["loss"]
-        opt.zero_grad(); loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        losses.append(loss.item())
-    return losses
-
-def square_images(size: int = 8, side: int = 3) -> torch.Tensor:
-    "Every binary `size`×`size` image of one `side`×`side` square, `[N, 1, size, size]`."
-    n = size - side + 1
-    images = torch.zeros(n * n, 1, size, size)
-    for i in range(n):
-        for j in range(n): images[i * n + j, 0, i:i + side, j:j + side] = 1
-    return images

@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from .data import StoredImagesDataset, hwc_to_float, official_path, register_dataset, require_verified
+from .data import StoredImagesDataset, hwc_to_float, official_path, read_npy_header, register_dataset, require_verified
 
 # %% auto #0
 __all__ = ['MPI3D_FACTORS', 'MPI3D_SIZES_BY_COUNT', 'MPI3D_VARIANTS', 'MPI3D_MD5', 'memmap_npz_member', 'MPI3D']
@@ -39,11 +39,9 @@ def memmap_npz_member(path, key: str) -> np.memmap:
             if local[:4] != b"PK\x03\x04": raise ValueError(f"{path}: corrupt zip local header for {key!r}")
             name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
             f.seek(info.header_offset + 30 + name_len + extra_len)
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(f)
+            shape, dtype = read_npy_header(f, path, key)
             offset = f.tell()
-        if fortran or dtype.hasobject: raise ValueError(f"{path}: {key}: expected a C-order numeric array")
+        if dtype.hasobject: raise ValueError(f"{path}: {key}: expected a C-order numeric array")
         return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=offset)
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise ValueError(f"{path}: truncated or corrupt npz ({type(e).__name__}: {e})") from e

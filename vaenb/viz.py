@@ -18,13 +18,15 @@ import torch
 from matplotlib.figure import Figure
 
 from .core import map_batches
+from .metrics import representation_function
+from .train import read_log
 
 # %% auto #0
 __all__ = ['PALETTE', 'SEQUENTIAL', 'STYLE', 'ACTIVE_THRESHOLD', 'METRIC_COLUMNS', 'PLOTS', 'set_style', 'new_figure',
-           'figure_png', 'TinySquares', 'demo_model', 'encode_codes', 'decode_latents', 'sample_codes', 'latent_ranges',
-           'traversal_latents', 'show_montage', 'describe_factors', 'plot_traversal', 'plot_reconstructions',
-           'latent_statistics', 'plot_latent_activity', 'factor_groups', 'plot_latent_histograms',
-           'plot_metric_comparison', 'read_loss_log', 'plot_training_curves', 'register_plot', 'method_plot']
+           'figure_png', 'decode_latents', 'sample_codes', 'latent_ranges', 'traversal_latents', 'show_montage',
+           'describe_factors', 'plot_traversal', 'plot_reconstructions', 'latent_statistics', 'plot_latent_activity',
+           'factor_groups', 'plot_latent_histograms', 'plot_metric_comparison', 'plot_training_curves', 'register_plot',
+           'method_plot']
 
 # %% ../nbs/40_viz.ipynb #567dbfc0
 PALETTE = sns.color_palette("colorblind")
@@ -66,60 +68,6 @@ def _show_figures_in_notebooks():
 
 _show_figures_in_notebooks()
 
-# %% ../nbs/40_viz.ipynb #d272a278
-class TinySquares(torch.utils.data.Dataset):
-    "72 images of 8×8 pixels: a square of side 2 or 3 at 6×6 positions (the ground-truth dataset contract)."
-    name, procedural = "tiny-squares", True
-    factor_names = ("size", "x", "y")
-    factor_sizes = (2, 6, 6)
-    factor_values = (np.array([2.0, 3.0]), np.linspace(0, 1, 6), np.linspace(0, 1, 6))
-    image_shape = (1, 8, 8)
-
-    @property
-    def num_factors(self) -> int: return len(self.factor_sizes)
-    def __len__(self) -> int: return int(np.prod(self.factor_sizes))
-
-    def _check(self, factors) -> np.ndarray:
-        f = np.asarray(factors, dtype=np.int64)
-        if f.ndim != 2 or f.shape[1] != self.num_factors or (f < 0).any() or (f >= np.array(self.factor_sizes)).any():
-            raise ValueError(f"factors: expected class indices of shape [n, {self.num_factors}] within {self.factor_sizes}, found {f.tolist()}")
-        return f
-
-    def index_to_factors(self, idx) -> np.ndarray:
-        return np.stack(np.unravel_index(np.asarray(idx, dtype=np.int64), self.factor_sizes), axis=1).astype(np.int64)
-    def factors_to_index(self, factors) -> np.ndarray:
-        return np.ravel_multi_index(tuple(self._check(factors).T), self.factor_sizes).astype(np.int64)
-    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([rng.integers(s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
-
-    def images(self, factors) -> np.ndarray:
-        f = self._check(factors)
-        out = np.zeros((len(f), *self.image_shape), np.float32)
-        for img, (size, x, y) in zip(out, f): img[0, y:y + size + 2, x:x + size + 2] = 1.0
-        return out
-
-    def sample(self, n: int, rng: np.random.Generator):
-        f = self.sample_factors(n, rng)
-        return f, self.images(f)
-    def batch(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
-        return torch.from_numpy(self.sample(batch_size, np.random.default_rng([seed, step]))[1])
-    def __getitem__(self, i: int):
-        f = self.index_to_factors([i])
-        return torch.from_numpy(self.images(f)[0]), torch.from_numpy(f[0])
-
-def demo_model(steps: int = 500, latent_dim: int = 4, seed: int = 0, beta: float = 1.0, log_every: int = 10):
-    "A small MLP β-VAE trained `steps` steps on `TinySquares`: `(model, dataset, history)`, in about a second."
-    from vaenb.vae import create_model
-    torch.manual_seed(seed)
-    data = TinySquares()
-    model = create_model("betavae", backbone="mlp", image_size=8, latent_dim=latent_dim, hidden_dim=64, beta=beta, lr=5e-3)
-    opt, history = model.make_optimizers()["model"], []
-    for step in range(steps):
-        terms = model.loss(data.batch(step, 64, seed), step)
-        opt.zero_grad(); terms["loss"].backward(); opt.step()
-        if step % log_every == 0: history.append({"step": step, **{k: float(v.detach()) for k, v in terms.items()}})
-    return model.eval(), data, history
-
 # %% ../nbs/40_viz.ipynb #798d4048
 def _check_images(model, images) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
@@ -127,13 +75,6 @@ def _check_images(model, images) -> np.ndarray:
     if images.ndim != 4 or images.shape[1:] != (c.channels, c.image_size, c.image_size):
         raise ValueError(f"images: expected shape [n, {c.channels}, {c.image_size}, {c.image_size}] for this model, found {images.shape}")
     return images
-
-@torch.no_grad()
-def encode_codes(model, images, batch_size: int = 256) -> np.ndarray:
-    "The representation `model.codes` of `images` (float32 [n, C, H, W] in [0, 1]) as float32 [n, d]."
-    images = _check_images(model, images)
-    if len(images) == 0: return np.zeros((0, model.config.latent_dim), np.float32)
-    return map_batches(model.codes, images, model.device, batch_size).float().numpy()
 
 def decode_latents(model, z, batch_size: int = 256) -> np.ndarray:
     "Mean images `model.decode_mean(z)` for latent vectors `z` [n, d]: float32 [n, C, H, W] in [0, 1]."
@@ -144,7 +85,7 @@ def decode_latents(model, z, batch_size: int = 256) -> np.ndarray:
 def sample_codes(model, dataset, n: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     "`n` uniform factor vectors of `dataset` and the codes of their images: `(factors [n, k], codes [n, d])`."
     factors, images = dataset.sample(n, np.random.default_rng(seed))
-    return factors, encode_codes(model, images)
+    return factors, representation_function(model)(images)
 
 # %% ../nbs/40_viz.ipynb #806f7e2e
 def latent_ranges(codes: np.ndarray, quantiles: tuple[float, float] = (0.02, 0.98), min_width: float = 1e-3) -> np.ndarray:
@@ -187,7 +128,7 @@ def plot_traversal(model, dataset, index: int = 0, steps: int = 7, latents=None,
     ranges = latent_ranges(codes, quantiles)
     factors = dataset.index_to_factors([index])
     x = dataset.images(factors)
-    z0 = encode_codes(model, x)[0]
+    z0 = representation_function(model)(x)[0]
     latents = list(range(len(z0)) if latents is None else latents)
     images = decode_latents(model, traversal_latents(z0, ranges, steps, latents).reshape(-1, len(z0))).reshape(len(latents), steps, *x.shape[1:])
     grid = np.full((len(latents), steps + 2, *x.shape[1:]), np.nan, dtype=np.float32)
@@ -209,7 +150,7 @@ def plot_traversal(model, dataset, index: int = 0, steps: int = 7, latents=None,
 def plot_reconstructions(model, dataset, n: int = 8, seed: int = 0, fig: Figure | None = None) -> Figure:
     "`n` random dataset images (top row) above their reconstructions σ(decode(codes(x))) (bottom row)."
     factors, x = dataset.sample(n, np.random.default_rng(seed))
-    recon = decode_latents(model, encode_codes(model, x))
+    recon = decode_latents(model, representation_function(model)(x))
     fig = new_figure(1.0 * n + 0.8, 2.4, fig)
     with _styled():
         ax = fig.subplots()
@@ -222,7 +163,7 @@ def plot_reconstructions(model, dataset, n: int = 8, seed: int = 0, fig: Figure 
 def latent_statistics(model, images, batch_size: int = 256) -> pd.DataFrame:
     "Per latent: mean KL to N(0, 1) (NaN without a Gaussian posterior), and activity Var_x of the code."
     images = _check_images(model, images)
-    codes = encode_codes(model, images, batch_size)
+    codes = representation_function(model, batch_size)(images).astype(np.float32)
 
     def kl_per_latent(x: torch.Tensor) -> torch.Tensor:
         post = model.encode(x)
@@ -303,18 +244,10 @@ def plot_metric_comparison(df: pd.DataFrame, metrics=None, fig: Figure | None = 
     return fig
 
 # %% ../nbs/40_viz.ipynb #95a9a36c
-def read_loss_log(path: str | Path) -> pd.DataFrame:
-    "A JSON-lines loss log (one object per logged step with `step` and the loss keys) as a table sorted by step."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"loss log {path} not found")
-    df = pd.read_json(path, lines=True)
-    if "step" not in df.columns: raise ValueError(f"{path}: expected a 'step' key in every line, found keys {list(df.columns)}")
-    return df.sort_values("step", ignore_index=True)
-
 def plot_training_curves(logs, keys=None, smooth: int = 1, logy: bool = False, fig: Figure | None = None) -> Figure:
-    "One panel per loss key, one line per run. `logs`: a path, a table, a list of records, or {label: any of these}."
+    "One panel per loss key, one line per run. `logs`: a run directory or metrics file, a table, a list of records, or {label: any of these}."
     runs = logs if isinstance(logs, Mapping) else {"run": logs}
-    tables = {label: read_loss_log(src) if isinstance(src, (str, Path)) else pd.DataFrame(src) for label, src in runs.items()}
+    tables = {label: read_log(src) if isinstance(src, (str, Path)) else pd.DataFrame(src) for label, src in runs.items()}
     for label, t in tables.items():
         if "step" not in t.columns: raise ValueError(f"logs[{label!r}]: expected a 'step' column, found {list(t.columns)}")
     available = [k for k in dict.fromkeys(k for t in tables.values() for k in t.columns)

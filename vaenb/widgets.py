@@ -13,7 +13,8 @@ import ipywidgets as widgets
 import numpy as np
 from PIL import Image
 
-from .viz import PALETTE, describe_factors, decode_latents, encode_codes, figure_png, latent_ranges, new_figure, sample_codes
+from .metrics import representation_function
+from .viz import PALETTE, describe_factors, decode_latents, figure_png, latent_ranges, new_figure, sample_codes
 
 # %% auto #0
 __all__ = ['png_bytes', 'TraversalExplorer', 'FactorSweep']
@@ -97,7 +98,7 @@ class TraversalExplorer(widgets.VBox):
         "Show dataset input `index`: encode it once, set the factor pickers and the latent sliders to it, decode."
         factors = self.dataset.index_to_factors([index])
         x = self.dataset.images(factors)
-        self.index, self.code = int(index), encode_codes(self.model, x)[0]
+        self.index, self.code = int(index), representation_function(self.model)(x)[0]
         self._syncing = True
         try:
             self.index_slider.value = self.index
@@ -160,7 +161,7 @@ class FactorSweep(widgets.VBox):
         k = self.dataset.factor_names.index(self.factor_picker.value)
         factors = np.repeat(self.dataset.index_to_factors([self.index_slider.value]), self.dataset.factor_sizes[k], axis=0)
         factors[:, k] = np.arange(self.dataset.factor_sizes[k])
-        return np.asarray(self.dataset.factor_values[k], dtype=float), encode_codes(self.model, self.dataset.images(factors))
+        return np.asarray(self.dataset.factor_values[k], dtype=float), representation_function(self.model)(self.dataset.images(factors))
 
     def update(self):
         "Recompute the sweep and redraw the plot."
