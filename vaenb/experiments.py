@@ -36,9 +36,9 @@ __all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'RUN_EVAL_PARAMS', 'SCHEMA'
            'KERNEL_ARGS', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'MIPE_ROWS', 'MIPE_METRICS',
            'MIPE_PAPER_DATASETS', 'CPU_SEEDS', 'CPU_TRAIN', 'CPU_MODEL', 'CPU_STEPS', 'CPU_EVAL', 'FACTORQVAE_LABELS',
            'FACTORQVAE_METRICS', 'FACTORQVAE_PAPER_DATASETS', 'FACTORQVAE_DATASET_PARAMS', 'FACTORQVAE_DISCRETE',
-           'FACTORQVAE_SAMPLED', 'FACTORQVAE_CPU_MODELS', 'JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'JL1_RADII',
-           'STUDIES', 'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'PAPER_DIFFERENCES', 'non_finite', 'RunConfig',
-           'import_plugins', 'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run', 'metric_names',
+           'FACTORQVAE_SAMPLED', 'FACTORQVAE_CPU_MODELS', 'JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'STUDIES',
+           'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'PAPER_DIFFERENCES', 'non_finite', 'RunConfig', 'import_plugins',
+           'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run', 'metric_names',
            'check_metric_names', 'reconstruction_mse', 'evaluate_run', 'check_eval_params', 'results_dir', 'git_commit',
            'package_versions', 'environment', 'make_record', 'write_record', 'UnreadableRecord', 'read_record',
            'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters', 'run_notebook',
@@ -810,7 +810,6 @@ JL1_ROWS = {"β-VAE": ("jl1vae", {"jl1_gamma": 0.0}), "JL1-VAE": ("jl1vae", {})}
 JL1_BASELINES = {"β-VAE (dlib)": ("betavae", {}), "FactorVAE": ("factorvae", {}), "DIP-VAE-I": ("dipvae1", {}),
                  "DIP-VAE-II": ("dipvae2", {}), "β-TCVAE": ("betatcvae", {}), "AnnealedVAE": ("annealedvae", {})}
 JL1_METRICS = ("local_mig", "local_modularity", "mig", "modularity", "recon_mse")
-JL1_RADII = (0.1, 0.2, 0.3, 0.6, 1.0)
 
 def jl1vae_runs(profile: str) -> list[RunConfig]:
     if profile == "smoke":
@@ -832,8 +831,8 @@ def jl1vae_runs(profile: str) -> list[RunConfig]:
                      {"threedots": {"cache_size": 50_000, "size": 32}})
     # the official objective: finite differences (ε = 1e-3), whose gradient keeps the ReLU boundary term the exact one lacks
     rows = {label: (name, {**params, "jl1_method": "finite_difference"}) for label, (name, params) in JL1_ROWS.items()}
-    local = {"radii": JL1_RADII, "num_clusters": 20, "num_points": 10_000}
-    from vaenb.jl1vae import JL1_TRAINING
+    from vaenb.jl1vae import JL1_TRAINING, LOCALITY_RADII
+    local = {"radii": LOCALITY_RADII, "num_clusters": 20, "num_points": 10_000}
     paper = JL1_TRAINING["threedots"]
     return _grid("jl1vae", profile, {**rows, **JL1_BASELINES}, ["threedots"], paper["seeds"], paper["steps"], paper["batch_size"], JL1_METRICS,
                  {"log_every": 1000, "checkpoint_every": 10_000}, {"local": local})
