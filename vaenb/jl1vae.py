@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -14,14 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import jvp, vmap
 
-from .nets import ConvDecoder, MLPDecoder, register_backbone
+from .nets import ConvDecoder, ConvEncoder, MLPDecoder, register_backbone
 from .vae import VAE, ModelConfig, Regulariser, register_model
 
 # %% auto #0
 __all__ = ['FD_STEP', 'JACOBIAN_METHODS', 'TANGENT_LINEAR', 'TANGENT_ELEMENTWISE', 'TANGENT_RESHAPES', 'TANGENT_LAYOUTS',
-           'JL1_TRAINING', 'JL1_PRESETS', 'LOCALITY_RADII', 'CONTINUITY_CUTOFF', 'LOCAL_NUM_BINS', 'LOCAL_SCORES',
-           'decoder_jacobian', 'jacobian_l1', 'decoder_layers', 'tangent_l1', 'sample_columns', 'count_macs',
-           'jl1_cost_floor', 'JacobianL1', 'JL1ConvEncoder', 'JL1Config', 'JL1VAE', 'neighbourhood_radii',
+           'JL1ConvEncoder', 'JL1_TRAINING', 'JL1_PRESETS', 'LOCALITY_RADII', 'CONTINUITY_CUTOFF', 'LOCAL_NUM_BINS',
+           'LOCAL_SCORES', 'decoder_jacobian', 'jacobian_l1', 'decoder_layers', 'tangent_l1', 'sample_columns',
+           'count_macs', 'jl1_cost_floor', 'JacobianL1', 'JL1Config', 'JL1VAE', 'neighbourhood_radii',
            'neighbourhood_rngs', 'sample_neighbourhood', 'local_scores', 'local_mig_score', 'local_modularity_score',
            'local_metrics', 'jacobian_columns', 'plot_jacobian_columns', 'plot_local_metric']
 
@@ -184,20 +185,8 @@ def _decodes_plainly(model: VAE) -> bool:
     return type(model).decode is VAE.decode
 
 # %% ../nbs/33_jl1vae.ipynb #23495c2c
-class JL1ConvEncoder(nn.Module):
-    "The JL1-VAE paper's encoder: 4 VALID 4×4 stride-2 convs (64→31→14→6→2), FC `hidden`, FC `out_dim`; log σ² half offset by −3."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256, logvar_offset: float = -3.0):
-        super().__init__()
-        if channels < 1: raise ValueError(f"channels: expected an integer >= 1, found {channels}")
-        if image_size != 64: raise ValueError(f"image_size: the 'jl1conv' backbone takes 64-pixel square images, found {image_size}")
-        widths = (channels, 32, 32, 64, 64)
-        convs = [m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2), nn.ReLU())]
-        self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * 2 * 2, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
-        offset = torch.zeros(out_dim)
-        if out_dim % 2 == 0: offset[out_dim // 2:] = logvar_offset
-        self.register_buffer("output_offset", offset, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
+# the disentanglement_lib encoder with VALID convs (64→31→14→6→2) and the log σ² half offset by −3
+JL1ConvEncoder = partial(ConvEncoder, padding=0, logvar_offset=-3.0, backbone="jl1conv")
 
 register_backbone("jl1conv", JL1ConvEncoder, ConvDecoder, hidden=256)
 

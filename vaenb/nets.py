@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['BACKBONES', 'ConvEncoder', 'ConvDecoder', 'MLPEncoder', 'MLPDecoder', 'Backbone', 'register_backbone', 'get_backbone',
-           'build_backbone', 'Conv32Encoder', 'Conv32Decoder', 'init_weights', 'xavier_all_']
+__all__ = ['CONV_WIDTHS', 'BACKBONES', 'ConvEncoder', 'ConvDecoder', 'MLPEncoder', 'MLPDecoder', 'Backbone', 'register_backbone',
+           'get_backbone', 'build_backbone', 'init_weights', 'xavier_all_']
 
 # %% ../nbs/10_nets.ipynb #438b648e
 def _check_image(channels: int, image_size: int, sizes: tuple[int, ...], backbone: str):
@@ -23,26 +23,33 @@ def _check_image(channels: int, image_size: int, sizes: tuple[int, ...], backbon
     if image_size not in sizes:
         raise ValueError(f"image_size: the {backbone!r} backbone takes {' or '.join(map(str, sizes))}-pixel square images, found {image_size}")
 
-class ConvEncoder(nn.Module):
-    "The disentanglement_lib convolutional encoder: 4 stride-2 convs (`padding` 1 or 0), FC `hidden`, FC `out_dim`."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256, padding: int = 1):
-        super().__init__()
-        _check_image(channels, image_size, (64,), "conv" if padding == 1 else "conv-unpadded")
-        if padding not in (0, 1): raise ValueError(f"padding: expected 0 or 1, found {padding!r}")
-        widths = (channels, 32, 32, 64, 64)
-        convs = [m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2, padding), nn.ReLU())]
-        side = 4 if padding else 2   # unpadded: 64 → 31 → 14 → 6 → 2
-        self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * side * side, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+# conv widths per image side: the 32×32 stack drops the second 32-channel layer, so both end in 64×4×4 (padded)
+CONV_WIDTHS = {64: (32, 32, 64, 64), 32: (32, 64, 64)}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x)
+class ConvEncoder(nn.Module):
+    "The disentanglement_lib convolutional encoder: stride-2 convs (`padding` 1 or 0), FC `hidden`, FC `out_dim`, for `size`-pixel images."
+    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256, padding: int = 1,
+                 logvar_offset: float = 0.0, size: int = 64, backbone: str | None = None):
+        super().__init__()
+        _check_image(channels, image_size, (size,), backbone or ("conv" if padding == 1 else "conv-unpadded"))
+        if padding not in (0, 1): raise ValueError(f"padding: expected 0 or 1, found {padding!r}")
+        widths = (channels, *CONV_WIDTHS[size])
+        convs = [m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2, padding), nn.ReLU())]
+        side = 4 if padding else 2   # unpadded: 64 → 31 → 14 → 6 → 2, or 32 → 15 → 6 → 2
+        self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * side * side, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+        offset = torch.zeros(out_dim)
+        if out_dim % 2 == 0: offset[out_dim // 2:] = logvar_offset   # the second half of a Gaussian encoder's output is log σ²
+        self.register_buffer("output_offset", offset, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
 
 class ConvDecoder(nn.Module):
-    "The disentanglement_lib deconvolutional decoder: FC `hidden`, FC 4·4·64, 4 stride-2 deconvs to logits."
-    def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 256):
+    "The disentanglement_lib deconvolutional decoder: FC `hidden`, FC 4·4·64, stride-2 deconvs to `size`-pixel logits."
+    def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 256, size: int = 64, backbone: str = "conv"):
         super().__init__()
-        _check_image(channels, image_size, (64,), "conv")
+        _check_image(channels, image_size, (size,), backbone)
         self.fc = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64 * 4 * 4), nn.ReLU())
-        widths = (64, 64, 32, 32, channels)
+        widths = (*reversed(CONV_WIDTHS[size]), channels)
         layers = []
         for i, (cin, cout) in enumerate(zip(widths, widths[1:])):
             layers.append(nn.ConvTranspose2d(cin, cout, 4, 2, 1))
@@ -104,35 +111,12 @@ register_backbone("conv-unpadded", partial(ConvEncoder, padding=0), ConvDecoder,
 register_backbone("mlp", MLPEncoder, MLPDecoder, hidden=1200)
 
 # %% ../nbs/10_nets.ipynb #e4d236a6
-class Conv32Encoder(nn.Module):
-    "The 32×32 variant of `conv` (`padding=1`) or of the JL1 paper's `jl1conv` (`padding=0`, `logvar_offset`): 3 stride-2 convs."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 32, hidden: int = 256, padding: int = 1, logvar_offset: float = 0.0):
-        super().__init__()
-        _check_image(channels, image_size, (32,), "conv32" if padding == 1 else "jl1conv32")
-        if padding not in (0, 1): raise ValueError(f"padding: expected 0 or 1, found {padding!r}")
-        widths, side = (channels, 32, 64, 64), 4 if padding else 2   # unpadded: 32 → 15 → 6 → 2
-        convs = [m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2, padding), nn.ReLU())]
-        self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * side * side, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
-        offset = torch.zeros(out_dim)
-        if out_dim % 2 == 0: offset[out_dim // 2:] = logvar_offset   # the second half of a Gaussian encoder's output is log σ²
-        self.register_buffer("output_offset", offset, persistent=False)
+def _conv32(name: str, **encoder):
+    "The `conv` encoder/decoder pair at 32×32 pixels, registered as `name`."
+    register_backbone(name, partial(ConvEncoder, size=32, backbone=name, **encoder), partial(ConvDecoder, size=32, backbone=name), hidden=256)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
-
-# %% ../nbs/10_nets.ipynb #3157c2ac
-class Conv32Decoder(nn.Module):
-    "The 32×32 variant of the `conv` decoder: FC `hidden`, FC 4·4·64, 3 stride-2 deconvs (64, 32, `C`) to logits."
-    def __init__(self, channels: int, latent_dim: int, image_size: int = 32, hidden: int = 256):
-        super().__init__()
-        _check_image(channels, image_size, (32,), "conv32")
-        self.fc = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64 * 4 * 4), nn.ReLU())
-        self.deconv = nn.Sequential(nn.ConvTranspose2d(64, 64, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
-                                    nn.ConvTranspose2d(32, channels, 4, 2, 1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor: return self.deconv(self.fc(z).view(-1, 64, 4, 4))
-
-register_backbone("conv32", Conv32Encoder, Conv32Decoder, hidden=256)
-register_backbone("jl1conv32", partial(Conv32Encoder, padding=0, logvar_offset=-3.0), Conv32Decoder, hidden=256)
+_conv32("conv32")
+_conv32("jl1conv32", padding=0, logvar_offset=-3.0)
 
 # %% ../nbs/10_nets.ipynb #5ca3ec6d
 def init_weights(module: nn.Module, scheme: str = "xavier") -> nn.Module:
