@@ -862,8 +862,8 @@ def profile_settings(profile: str, dataset: str = "dsprites") -> dict:
                 "eval_params": json.loads(json.dumps(SMOKE["eval_params"])), "dataset_params": json.loads(json.dumps(SMOKE_DATA.get(dataset, {})))}
     if profile == "quick":
         return {"steps": 500, "batch_size": 64, "train_params": {**QUIET, **QUICK_TRAIN}, "eval_params": {"num_train": 1000, "num_test": 500, "n_jobs": 1}}
-    if profile == "cpu":   # the cpu studies' length and evaluation sizes (their 32×32 data and backbones are set per study)
-        return {"steps": 6000, "batch_size": 64, "train_params": {**QUIET, **QUICK_TRAIN}, "eval_params": {"num_train": 2500, "num_test": 1250, "n_jobs": 1}}
+    if profile == "cpu":   # the MIPE cpu study's length and evaluation sizes (its 32×32 data and backbone are set per study)
+        return {"steps": CPU_STEPS["mipe"], "batch_size": 64, "train_params": {**QUIET, **CPU_TRAIN}, "eval_params": json.loads(json.dumps(CPU_EVAL["mipe"]))}
     if profile == "paper": return {"steps": 500, "batch_size": 64, "train_params": dict(QUIET)}
     raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, found {profile!r}")
 
