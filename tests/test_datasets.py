@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaenb.data import get_dataset, list_datasets
+from vaenb.data.base import get_dataset, list_datasets
 
 
 def test_registry_names_every_dataset():
@@ -98,7 +98,7 @@ def test_threedots_paper_cache_and_shapes3d_grid():
 def _isaac3d_release(root, indices, labels=None):
     "A fake Isaac3D_down128 folder: the full factor-major labels (class / (size - 1)) and only the PNGs `indices`."
     from PIL import Image
-    from vaenb.isaac3d import ISAAC3D_SIZES
+    from vaenb.data.isaac3d import ISAAC3D_SIZES
     (root / "images").mkdir(parents=True)
     if labels is None:
         labels = np.indices(ISAAC3D_SIZES).reshape(len(ISAAC3D_SIZES), -1).T / (np.array(ISAAC3D_SIZES) - 1)
@@ -138,7 +138,7 @@ def test_isaac3d_fake_release_factors_images_and_batches(tmp_path):
 
 def test_isaac3d_resize_is_antialiased_bicubic(tmp_path):
     from PIL import Image
-    from vaenb.isaac3d import read_resized
+    from vaenb.data.isaac3d import read_resized
     p = tmp_path / "000000.png"
     Image.fromarray(np.broadcast_to((2 * np.arange(128)).astype(np.uint8)[None, :, None], (128, 128, 3)).copy()).save(p)
     ramp = read_resized(p)

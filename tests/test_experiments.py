@@ -4,8 +4,8 @@ import json
 import pytest
 
 from vaenb.cli import _report_failures, main
-from vaenb.core import ConfigError
-from vaenb.experiments import (NOTEBOOK, RECORD, RunConfig, build_report, build_run, dask_client, execute_run, failure,
+from vaenb.core.config import ConfigError
+from vaenb.experiments.runs import (NOTEBOOK, RECORD, RunConfig, build_report, build_run, dask_client, execute_run, failure,
                                load_run, read_record, reproduce, root_cause, run_directory, run_notebook, run_sweep,
                                study_runs, write_record)
 from vaenb.train import train
@@ -227,8 +227,8 @@ def test_records_carry_package_versions(tmp_path):
 
 
 def test_mipe_paper_runs_carry_the_paper_settings():
-    from vaenb.experiments import mipe_runs
-    from vaenb.vae import create_model
+    from vaenb.experiments.runs import mipe_runs
+    from vaenb.models.vae import create_model
     runs = mipe_runs("paper")
     assert {(r.dataset, r.label) for r in runs if r.seed == 0} == {
         (d, label) for d in ("dsprites-official", "shapes3d-official", "cars3d")
@@ -257,7 +257,7 @@ def test_factorqvae_paper_rows_follow_the_official_configs():
     # expected values typed from the official Shapes3D configs (ituvisionlab/FactorQVAE 7d74cea, configs/Shapes3D/*.yaml),
     # converted to vaenb's pixel-summed units: N = 3*64*64, n = 12 latents
     N, n = 3 * 64 * 64, 12
-    from vaenb.experiments import factorqvae_runs
+    from vaenb.experiments.runs import factorqvae_runs
     runs = [r for r in factorqvae_runs("paper") if r.dataset == "shapes3d-official"]
     by_model = {}
     for r in runs: by_model.setdefault(r.model, []).append(r)
@@ -288,9 +288,9 @@ def test_factorqvae_paper_rows_follow_the_official_configs():
 
 def test_factorqvae_paper_gaussian_rows_build_the_official_model():
     import torch
-    from vaenb.experiments import factorqvae_runs
-    from vaenb.factorqvae import GaussianAE, HalfBatchTCDiscriminator
-    from vaenb.vae import create_model
+    from vaenb.experiments.runs import factorqvae_runs
+    from vaenb.models.factorqvae import GaussianAE, HalfBatchTCDiscriminator
+    from vaenb.models.vae import create_model
     row = next(r for r in factorqvae_runs("paper") if r.model == "fq_factorvae")
     model = create_model({**row.model_params, "model": row.model, "channels": 3, "backbone": "mlp", "tc_hidden": 16})
     assert isinstance(model, GaussianAE) and isinstance(model.regularisers["tc_discriminator"], HalfBatchTCDiscriminator)
@@ -300,14 +300,14 @@ def test_factorqvae_paper_gaussian_rows_build_the_official_model():
 
 
 def test_factorqvae_discrete_flag_in_every_profile():
-    from vaenb.experiments import factorqvae_runs
+    from vaenb.experiments.runs import factorqvae_runs
     for profile in ("smoke", "quick", "paper"):
         for r in factorqvae_runs(profile):
             assert r.eval_params.get("discrete_latents", False) is (r.model in ("qlae", "dvae", "factordvae", "qvae", "factorqvae")), (profile, r.name)
 
 
 def test_jl1vae_paper_profile_is_the_official_run():
-    from vaenb.vae import model_config
+    from vaenb.models.vae import model_config
     runs = study_runs("jl1vae", "paper")
     rows = {label: [r for r in runs if r.label == label] for label in ("β-VAE", "JL1-VAE")}
     for label, gamma in (("β-VAE", 0.0), ("JL1-VAE", 0.1)):
@@ -323,7 +323,7 @@ def test_jl1vae_paper_profile_is_the_official_run():
 
 
 def test_jl1vae_smoke_warmup_fits_the_run():
-    from vaenb.vae import create_model, model_config
+    from vaenb.models.vae import create_model, model_config
     for run in study_runs("jl1vae", "smoke"):
         config = model_config(run.model, **run.model_params)
         assert 0 < config.warmup_steps < run.steps, (run.label, config.warmup_steps, run.steps)
@@ -333,7 +333,7 @@ def test_jl1vae_smoke_warmup_fits_the_run():
 
 
 def test_factorqvae_paper_runs_cover_the_three_official_datasets():
-    from vaenb.experiments import factorqvae_runs
+    from vaenb.experiments.runs import factorqvae_runs
     runs = factorqvae_runs("paper")
     assert {r.dataset for r in runs} == {"shapes3d-official", "isaac3d-official", "mpi3d-complex"}
     isaac = [r for r in runs if r.dataset == "isaac3d-official"]
@@ -346,7 +346,7 @@ def test_factorqvae_paper_runs_cover_the_three_official_datasets():
 
 def test_config_file_run_with_profile_and_overrides(tmp_path, capsys, monkeypatch):
     from vaenb.cli import _command_line_fields, build_parser
-    from vaenb.experiments import compose_run, load_run_file
+    from vaenb.experiments.runs import compose_run, load_run_file
     (tmp_path / "run.yaml").write_text("model: betatcvae\nsteps: 7\nmodel_params: {beta: 2.0}\neval_params: {num_test: 40}\n")
     args = build_parser().parse_args(["run", "--config", str(tmp_path / "run.yaml"), "--profile", "smoke", "--steps", "3",
                                       "--metrics", "mig,dci", "--eval-param", "num_train=80", "--dataset-param", "cache_size=5"])
@@ -364,7 +364,7 @@ def test_config_file_run_with_profile_and_overrides(tmp_path, capsys, monkeypatc
 
 
 def test_plugin_model_swept_through_dask(tmp_path, monkeypatch):
-    (tmp_path / "mymodels.py").write_text("from vaenb.vae import VAE, register_model\nregister_model('mybeta', VAE, beta=6.0)\n")
+    (tmp_path / "mymodels.py").write_text("from vaenb.models.vae import VAE, register_model\nregister_model('mybeta', VAE, beta=6.0)\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     configs = [smoke(model="mybeta", imports=("mymodels",), seed=s) for s in (0, 1)]
@@ -374,8 +374,8 @@ def test_plugin_model_swept_through_dask(tmp_path, monkeypatch):
 
 
 def test_paths_default_to_the_current_directory(tmp_path, monkeypatch, capsys):
-    from vaenb.core import data_dir
-    from vaenb.experiments import reports_dir, results_dir
+    from vaenb.core.config import data_dir
+    from vaenb.experiments.runs import reports_dir, results_dir
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("VAENB_DATA", raising=False); monkeypatch.delenv("VAENB_RESULTS", raising=False)
     assert (data_dir(create=False), results_dir(), reports_dir()) == (tmp_path / "data", tmp_path / "runs", tmp_path / "reports")
@@ -408,7 +408,7 @@ def test_empty_report_exits_nonzero(tmp_path, capsys):
 def test_paper_captions_say_what_differs_from_the_official_run():
     import pandas as pd
 
-    from vaenb.experiments import caption
+    from vaenb.experiments.runs import caption
     df = pd.DataFrame({"procedural": [False]})
     for paper in ("mipe", "factorqvae", "jl1vae"):
         assert "differences from the official run: " in caption("t", "paper", df, paper)
@@ -417,8 +417,8 @@ def test_paper_captions_say_what_differs_from_the_official_run():
 
 
 def test_jl1vae_paper_runs_read_the_official_training_settings():
-    from vaenb.experiments import jl1vae_runs
-    from vaenb.jl1vae import JL1_TRAINING
+    from vaenb.experiments.runs import jl1vae_runs
+    from vaenb.models.jl1vae import JL1_TRAINING
     runs = jl1vae_runs("paper")
     official = JL1_TRAINING["threedots"]
     assert {(r.steps, r.batch_size) for r in runs} == {(official["steps"], official["batch_size"])} == {(300_000, 64)}
@@ -447,7 +447,7 @@ def test_the_progress_watcher_prints_a_line_per_active_run(tmp_path, capsys):
     "Issue 19 point 2: the parent prints each active run's stage every interval; finished and stale runs are left out."
     import time
 
-    from vaenb.experiments import RunWatcher
+    from vaenb.experiments.runs import RunWatcher
     from vaenb.train import write_progress
     write_progress(tmp_path / "stale", "train", step=1, steps=9, images_per_s=1.0, remaining_s=1.0)   # an earlier sweep's
     time.sleep(0.02)
@@ -469,7 +469,7 @@ def test_each_local_worker_gets_its_own_gpu(tmp_path, monkeypatch):
 
     import torch
 
-    from vaenb import experiments
+    from vaenb.experiments import runs as experiments
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)   # the parent's view: two GPUs
     assert experiments.visible_gpus() == ["0", "1"]
@@ -502,7 +502,7 @@ def test_a_kept_kernel_gives_the_numbers_of_a_fresh_one(tmp_path):
 
 def test_cpu_profile_grids_are_the_headline_arms_at_32_pixels():
     "Issue 18: the `cpu` profile runs only the headline arms, 8 unreported seeds each, on 32×32 data and backbones, for longer."
-    from vaenb.experiments import PROFILE_NOTES, PROFILES, study_runs
+    from vaenb.experiments.runs import PROFILE_NOTES, PROFILES, study_runs
     assert "cpu" in PROFILES and "8 seeds" in PROFILE_NOTES["cpu"] and "32×32" in PROFILE_NOTES["cpu"]
     expected = {"mipe": ({"β-VAE": 6000, "MIPET-β-VAE": 6000}, "conv32", "dsprites-lite"),
                 "factorqvae": ({"FactorQVAE": 3000, "FactorVAE": 3000, "QVAE": 6000, "dVAE": 6000, "β-VAE": 6000}, "conv32", "shapes3d"),
@@ -523,7 +523,7 @@ def test_cpu_profile_runs_build_at_32_pixels(tmp_path):
     "Every cpu arm builds: its dataset serves 32×32 images and its model reconstructs them at that size."
     import torch
 
-    from vaenb.experiments import study_runs
+    from vaenb.experiments.runs import study_runs
     for paper in ("mipe", "factorqvae", "jl1vae"):
         arms = {r.name: r for r in study_runs(paper, "cpu")}
         for arm, run in arms.items():
@@ -548,6 +548,6 @@ def test_mipe_report_writes_verdicts_and_seeds_figure(tmp_path):
 
 
 def test_every_profile_composes_a_single_run():
-    from vaenb.experiments import PROFILES, compose_run
+    from vaenb.experiments.runs import PROFILES, compose_run
     for profile in PROFILES:
         assert compose_run({"profile": profile}).profile == profile

@@ -25,8 +25,8 @@ NBS = Path(get_config().nbs_path)
 REFERENCE = re.compile(r'<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["\']?([^"\'\s>]+)', re.I)
 FIGURE = re.compile(r'<img[^>]+src="data:image/png;base64,')   # the template's CSS holds a data: PNG too: count <img> only
 FIGURE_NOTEBOOKS = [  # notebooks whose (fast) cells draw figures: the committed notebooks save none of them
-    "40_viz.ipynb", "02_dsprites.ipynb",
-    "14_betavae_dsprites.ipynb",
+    "60_plots.ipynb", "12_dsprites.ipynb",
+    "41_betavae_dsprites.ipynb",
     "experiments/train_eval.ipynb",
 ]
 
@@ -114,7 +114,7 @@ def test_every_image_shows(site):
 
 def test_sidebar_groups_and_search_box(site):
     out, summary = site
-    page = (out / summary["pages"]["23_infomec.ipynb"]).read_text()
+    page = (out / summary["pages"]["54_infomec.ipynb"]).read_text()
     for group in ("Data &amp; core", "Models &amp; training", "Metrics", "Methods", "Looking at models", "Experiments", "Tools"):
         assert f"<b>{group}</b>" in page, f"the sidebar lacks the group {group}"
     sidebar = page[page.index('<nav class="vaenb-nav">'):page.index("</nav>")]
@@ -129,8 +129,8 @@ def test_search_index_finds_infomec(site):
     entries = json.loads((out / SEARCH_INDEX).read_text().removeprefix("window.VAENB_SEARCH = ").rstrip().rstrip(";"))
     assert {e["p"] for e in entries} == set(summary["pages"].values())
     hits = [e for e in entries if "InfoMEC" in e["t"] + e["h"]]
-    assert hits and {e["p"] for e in hits} >= {summary["pages"]["23_infomec.ipynb"]}, hits[:3]
-    infomec = (out / summary["pages"]["23_infomec.ipynb"]).read_text()
+    assert hits and {e["p"] for e in hits} >= {summary["pages"]["54_infomec.ipynb"]}, hits[:3]
+    infomec = (out / summary["pages"]["54_infomec.ipynb"]).read_text()
     for e in hits:   # every anchor of the index is an id of its page
         if e["p"] == "infomec.html" and e["a"]: assert f'id="{e["a"]}"' in infomec, e["a"]
 
@@ -146,7 +146,7 @@ def test_no_link_to_placeholder_hosts(site):
         for tag, name, url in _Attributes(text).found:
             if name in ("href", "src"): assert not any(h in url for h in hosts), f"{page}: <{tag} {name}={url}>"
         assert "Call self as a function" not in text, f"{page} shows Python's docstring of an undocumented object"
-    assert '<span class="vaenb-source">vaenb/core.py</span>' in (out / summary["pages"]["00_core.ipynb"]).read_text()
+    assert '<span class="vaenb-source">vaenb/core.py</span>' in (out / summary["pages"]["00_config.ipynb"]).read_text()
 
 
 def test_widget_icons_are_local(site):
@@ -156,7 +156,7 @@ def test_widget_icons_are_local(site):
     css = out / "assets/font-awesome/css/font-awesome.min.css"
     fonts = re.findall(r"url\(['\"]?([^'\")?#]+)", css.read_text())
     assert fonts and all((css.parent / f).resolve().is_file() for f in fonts), fonts
-    page = (out / summary["pages"]["41_widgets.ipynb"]).read_text()
+    page = (out / summary["pages"]["61_widgets.ipynb"]).read_text()
     assert "application/vnd.jupyter.widget-state+json" in page, "the widgets page saved no widget state"
     links = [(tag, url) for tag, name, url in _Attributes(page).found if tag == "link" and name == "href"]
     assert ("link", "assets/font-awesome/css/font-awesome.min.css") in links, links
@@ -166,7 +166,7 @@ def test_widget_icons_are_local(site):
 def test_descriptions_are_read_whole(site):
     out, summary = site
     whole = "<em>Multiple Invertible and Partial-Equivariant Function for Latent Vector Transformation to Enhance Disentanglement in VAEs</em>"
-    assert whole in (out / summary["pages"]["31_mipe.ipynb"]).read_text() and whole in (out / "index.html").read_text()
+    assert whole in (out / summary["pages"]["32_mipe.ipynb"]).read_text() and whole in (out / "index.html").read_text()
     for page in summary["pages"].values():   # a description cut at a line break leaves its emphasis unclosed: a bare `*`
         subtitle = re.search(r"</h1>\s*<blockquote>\s*<p>(.*?)</p>", (out / page).read_text(), re.S)
         assert not subtitle or "*" not in subtitle.group(1), f"{page}: {subtitle.group(1)[:200]}"

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from vaenb.core import seed_everything
+from vaenb.core.config import seed_everything
 from vaenb.train import load_checkpoint, read_log, save_checkpoint, train
-from vaenb.vae import Regulariser, create_model
+from vaenb.models.vae import Regulariser, create_model
 
 
 class BernoulliNoise:
@@ -43,6 +43,9 @@ class LinearCritic(Regulariser):
 
     def terms(self, model, x, out, step):
         return {"critic": 0.1 * self.critic(out["z"]).mean()}, {}
+
+    def adversary_optimizer(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-4, betas=(0.5, 0.9))
 
     def adversary_loss(self, model, x, step):
         z = model(x)["z"].detach()
@@ -328,7 +331,7 @@ def test_tensorboard_logger_writes_every_logged_scalar(tmp_path):
 
 def test_a_missing_tensorboard_is_named_with_its_extra(monkeypatch):
     "Issue 19 point 6: without the `tensorboard` package the logger fails before training, naming the extra to install."
-    from vaenb.core import ConfigError
+    from vaenb.core.config import ConfigError
     from vaenb.train import check_loggers
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)   # what an environment without tensorboard gives
     with pytest.raises(ConfigError, match=r"needs the `tensorboard` package.*pip install 'vaenb\[tensorboard\]'"):

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from vaenb.toy import ToySquares
+from vaenb.data.toy import ToySquares
 from vaenb.train import train
-from vaenb.vae import create_model
-from vaenb.widgets import FactorSweep, TraversalExplorer, png_bytes
+from vaenb.models.vae import create_model
+from vaenb.viz.widgets import FactorSweep, TraversalExplorer, png_bytes
 
 
 @pytest.fixture(scope="module")

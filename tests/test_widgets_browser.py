@@ -18,10 +18,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 NOTEBOOK = """\
-from vaenb.toy import ToySquares
+from vaenb.data.toy import ToySquares
 from vaenb.train import train
-from vaenb.vae import create_model
-from vaenb.widgets import TraversalExplorer
+from vaenb.models.vae import create_model
+from vaenb.viz.widgets import TraversalExplorer
 
 data = ToySquares()
 model = create_model("betavae", backbone="mlp", image_size=8, latent_dim=4, hidden_dim=64, lr=5e-3, seed=0)

@@ -22,10 +22,11 @@ import traceback
 import numpy as np
 import torch
 
-from vaenb.core import get_device
-from vaenb.experiments import study_runs
+from vaenb.core.config import get_device
+from vaenb.experiments.runs import study_runs
 from vaenb.train import TrainConfig, train
-from vaenb.vae import MODELS, create_model, list_models
+from vaenb.core.registry import REGISTRY
+from vaenb.models.vae import create_model
 
 # (image shape, number of images) of each paper dataset, so the check needs none of the official files;
 # the size fills `dataset_size` for the models whose estimators weigh by it (β-TCVAE).
@@ -93,8 +94,7 @@ def check_run(run, device: torch.device, steps: int, batch_size: int | None, rto
     if run.dataset not in PAPER_DATASETS: raise KeyError(f"paper dataset {run.dataset!r} has no entry in PAPER_DATASETS")
     shape, size = PAPER_DATASETS[run.dataset]
     params = {"channels": shape[0], "image_size": shape[1], **run.model_params}
-    if run.model not in MODELS: list_models()
-    if "dataset_size" in MODELS[run.model][0].config_class.field_names(): params.setdefault("dataset_size", size)
+    if "dataset_size" in REGISTRY.get("model", run.model).config_class.field_names(): params.setdefault("dataset_size", size)
     model = create_model(run.model, device="cpu", seed=run.seed, **params)
     run = run.replace(steps=steps, batch_size=batch_size or run.batch_size)
     train_config = TrainConfig.from_dict({**run.train_params, "steps": steps, "batch_size": run.batch_size, "seed": run.seed,

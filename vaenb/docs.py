@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from .core import atomic_write, repo_root
+from .core.config import atomic_write, repo_root
 
 # %% auto #0
 __all__ = ['README_HEADER', 'readme_notebook', 'relink', 'make_readme']

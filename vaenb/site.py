@@ -28,7 +28,7 @@ from fastcore.xtras import working_directory
 from nbclient import NotebookClient
 from nbdev.process import extract_directives
 
-from .core import atomic_write, repo_root
+from .core.config import atomic_write, repo_root
 from .docs import readme_notebook
 
 # %% auto #0
@@ -176,7 +176,8 @@ _SITE_CSS = (".vaenb-nav{position:fixed;top:0;left:0;bottom:0;width:230px;overfl
              "@media (max-width:800px){.vaenb-nav{position:static;width:auto;border-right:0;border-bottom:1px solid #ddd}"
              "body{margin-left:0!important}}")
 _ICON_CSS = ".jupyter-widgets .fa{font-family:FontAwesome!important;font-weight:normal!important}"   # see Assets
-NAV_GROUPS = ((0, 9, "Data & core"), (10, 19, "Models & training"), (20, 29, "Metrics"), (30, 39, "Methods"),
+NAV_GROUPS = ((0, 9, "Core"), (10, 19, "Data"), (20, 29, "Networks & models"), (30, 39, "Regularisers"), (40, 49, "Training"),
+              (50, 59, "Metrics"), (60, 69, "Looking at models"), (70, 79, "Experiments"), (80, 89, "Studies"),
               (40, 49, "Looking at models"), (50, 59, "Experiments"), (90, 99, "Tools"))
 FOLDER_GROUPS = {"experiments": "Experiments"}
 OTHER_GROUP = "Other"

@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 
-from vaenb.dsprites import DSprites, render_dsprites_packed
-from vaenb.shapes3d import Shapes3DStandIn
+from vaenb.data.dsprites import DSprites, render_dsprites_packed
+from vaenb.data.shapes3d import Shapes3DStandIn
 
 TRAIN_MEMORY_SCRIPT = """
 import sys, numpy as np
-from vaenb.dsprites import DSprites
+from vaenb.data.dsprites import DSprites
 ds = DSprites(cache_dir=sys.argv[1])
 for step in range(int(sys.argv[2])): ds.batch(step, 64, seed=0)
 rss = {k: int(v.split()[0]) for k, v in (l.split(':', 1) for l in open('/proc/self/status')) if k in ('VmHWM', 'VmRSS')}

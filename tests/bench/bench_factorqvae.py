@@ -12,7 +12,7 @@ from contextlib import nullcontext
 
 import torch
 
-from vaenb.vae import create_model
+from vaenb.models.vae import create_model
 
 MODELS = ("betavae", "ae", "bioae", "qlae", "dvae", "factordvae", "qvae", "factorqvae")
 

@@ -11,7 +11,7 @@ passes); and the unbiased column-sampled exact penalty (`jl1_columns = m`, strat
 interleaved, round-robin, and the table reports the median per variant, so a machine shared with other jobs slows
 all rows alike and the ratios stay meaningful. Targets (issue 8): a JL1 step <= 2x a β-VAE step, and faster than
 finite differences. The last lines report both paths against 2x, next to the floor that counting multiply-
-accumulates gives (`vaenb.jl1vae.jl1_cost_floor`): the exact full penalty (the paper's) and the sampled-exact
+accumulates gives (`vaenb.models.jl1vae.jl1_cost_floor`): the exact full penalty (the paper's) and the sampled-exact
 fast path with one column per sample.
 """
 import argparse
@@ -22,8 +22,8 @@ import time
 
 import torch
 
-from vaenb.jl1vae import jacobian_l1, jl1_cost_floor
-from vaenb.vae import create_model
+from vaenb.models.jl1vae import jacobian_l1, jl1_cost_floor
+from vaenb.models.vae import create_model
 
 BASELINE, EXACT, FD = "β-VAE (γ = 0)", "JL1 exact, by hand, 1 column/pass", "JL1 finite differences (official)"
 FAST_COLUMNS = 1

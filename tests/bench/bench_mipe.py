@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from vaenb.vae import create_model, list_models
+from vaenb.models.vae import create_model, list_models
 
 
 def step_fn(model, x):

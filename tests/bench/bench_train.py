@@ -23,16 +23,16 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from vaenb.core import seed_everything
+from vaenb.core.config import seed_everything
 from vaenb.train import TrainConfig, train
-from vaenb.vae import create_model
+from vaenb.models.vae import create_model
 
 MODES = {"fp32": dict(amp="off", channels_last=False), "bf16 + channels_last": dict(amp="bf16", channels_last=True)}
 BATCH = 64
 
 
 class PoolImages:
-    "1,024 random rectangles on 64×64; `batch` draws a pure function of (seed, step), like vaenb.data."
+    "1,024 random rectangles on 64×64; `batch` draws a pure function of (seed, step), like vaenb.data.base."
     name, image_shape = "bench-pool", (1, 64, 64)
 
     def __init__(self, n: int = 1024):
