@@ -227,7 +227,7 @@ def test_records_carry_package_versions(tmp_path):
 
 
 def test_mipe_paper_runs_carry_the_paper_settings():
-    from vaenb.experiments.runs import mipe_runs
+    from vaenb.studies.mipe import mipe_runs
     from vaenb.models.vae import create_model
     runs = mipe_runs("paper")
     assert {(r.dataset, r.label) for r in runs if r.seed == 0} == {
@@ -257,7 +257,7 @@ def test_factorqvae_paper_rows_follow_the_official_configs():
     # expected values typed from the official Shapes3D configs (ituvisionlab/FactorQVAE 7d74cea, configs/Shapes3D/*.yaml),
     # converted to vaenb's pixel-summed units: N = 3*64*64, n = 12 latents
     N, n = 3 * 64 * 64, 12
-    from vaenb.experiments.runs import factorqvae_runs
+    from vaenb.studies.factorqvae import factorqvae_runs
     runs = [r for r in factorqvae_runs("paper") if r.dataset == "shapes3d-official"]
     by_model = {}
     for r in runs: by_model.setdefault(r.model, []).append(r)
@@ -288,7 +288,7 @@ def test_factorqvae_paper_rows_follow_the_official_configs():
 
 def test_factorqvae_paper_gaussian_rows_build_the_official_model():
     import torch
-    from vaenb.experiments.runs import factorqvae_runs
+    from vaenb.studies.factorqvae import factorqvae_runs
     from vaenb.models.factorqvae import GaussianAE, HalfBatchTCDiscriminator
     from vaenb.models.vae import create_model
     row = next(r for r in factorqvae_runs("paper") if r.model == "fq_factorvae")
@@ -300,7 +300,7 @@ def test_factorqvae_paper_gaussian_rows_build_the_official_model():
 
 
 def test_factorqvae_discrete_flag_in_every_profile():
-    from vaenb.experiments.runs import factorqvae_runs
+    from vaenb.studies.factorqvae import factorqvae_runs
     for profile in ("smoke", "quick", "paper"):
         for r in factorqvae_runs(profile):
             assert r.eval_params.get("discrete_latents", False) is (r.model in ("qlae", "dvae", "factordvae", "qvae", "factorqvae")), (profile, r.name)
@@ -333,7 +333,7 @@ def test_jl1vae_smoke_warmup_fits_the_run():
 
 
 def test_factorqvae_paper_runs_cover_the_three_official_datasets():
-    from vaenb.experiments.runs import factorqvae_runs
+    from vaenb.studies.factorqvae import factorqvae_runs
     runs = factorqvae_runs("paper")
     assert {r.dataset for r in runs} == {"shapes3d-official", "isaac3d-official", "mpi3d-complex"}
     isaac = [r for r in runs if r.dataset == "isaac3d-official"]
@@ -417,8 +417,8 @@ def test_paper_captions_say_what_differs_from_the_official_run():
 
 
 def test_jl1vae_paper_runs_read_the_official_training_settings():
-    from vaenb.experiments.runs import jl1vae_runs
-    from vaenb.models.jl1vae import JL1_TRAINING
+    from vaenb.studies.jl1vae import jl1vae_runs
+    from vaenb.studies.jl1vae import JL1_TRAINING
     runs = jl1vae_runs("paper")
     official = JL1_TRAINING["threedots"]
     assert {(r.steps, r.batch_size) for r in runs} == {(official["steps"], official["batch_size"])} == {(300_000, 64)}

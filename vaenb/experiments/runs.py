@@ -27,27 +27,25 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+from fastcore.basics import patch
 
 import vaenb
 from ..core.config import DATA_ENV, Config, ConfigError, atomic_write, data_dir, map_batches, repo_root, write_json
+from ..core.registry import REGISTRY
 
 # %% auto #0
 __all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'RUN_EVAL_PARAMS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'PROVENANCE',
-           'KERNEL_ARGS', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'MIPE_ROWS', 'MIPE_METRICS',
-           'MIPE_PAPER_DATASETS', 'CPU_SEEDS', 'CPU_TRAIN', 'CPU_MODEL', 'CPU_STEPS', 'CPU_EVAL', 'FACTORQVAE_LABELS',
-           'FACTORQVAE_METRICS', 'FACTORQVAE_PAPER_DATASETS', 'FACTORQVAE_DATASET_PARAMS', 'FACTORQVAE_DISCRETE',
-           'FACTORQVAE_SAMPLED', 'FACTORQVAE_CPU_MODELS', 'JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'STUDIES',
-           'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'PAPER_DIFFERENCES', 'non_finite', 'RunConfig', 'import_plugins',
-           'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run', 'metric_names',
+           'KERNEL_ARGS', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'CPU_SEEDS', 'CPU_TRAIN',
+           'CPU_STEPS', 'CPU_EVAL', 'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'non_finite', 'RunConfig',
+           'import_plugins', 'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run', 'metric_names',
            'check_metric_names', 'reconstruction_mse', 'evaluate_run', 'check_eval_params', 'results_dir', 'git_commit',
            'package_versions', 'environment', 'make_record', 'write_record', 'UnreadableRecord', 'read_record',
            'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters', 'run_notebook',
            'kept_kernel', 'root_cause', 'failure', 'record_failure', 'failure_line', 'run_directory', 'execute_run',
            'dask_client', 'writable_store', 'run_sweep', 'progress_line', 'RunWatcher', 'watch_runs', 'visible_gpus',
            'worker_gpu', 'expand_grid', 'load_grid', 'collect_runs', 'summarise', 'write_table', 'save_figure',
-           'finished_records', 'run_table', 'mipe_runs', 'factorqvae_runs', 'jl1vae_runs', 'papers_named', 'study_runs',
-           'profile_settings', 'load_run_file', 'compose_run', 'caption', 'long_scores', 'reports_dir', 'build_report',
-           'reproduce']
+           'finished_records', 'run_table', 'Grid', 'grid_runs', 'papers_named', 'study_runs', 'profile_settings',
+           'load_run_file', 'compose_run', 'caption', 'long_scores', 'reports_dir', 'build_report', 'reproduce']
 
 # %% ../../nbs/70_experiments.ipynb #a932e503
 RUN_OWNED = {"steps": "RunConfig.steps (vaenb run --steps)", "batch_size": "RunConfig.batch_size (vaenb run --batch-size)",
@@ -142,7 +140,6 @@ _CHECKED_FILES: set = set()
 
 def check_dataset_files(config: RunConfig):
     "Build an official dataset once per process, so that a missing or corrupt file fails before any kernel starts."
-    from vaenb.core.registry import REGISTRY
     factory = REGISTRY.get("dataset", config.dataset)
     key = (config.dataset, json.dumps(config.dataset_params, sort_keys=True, default=str), str(data_dir(create=False)))
     if getattr(factory, "procedural", False) is True or key in _CHECKED_FILES: return
@@ -166,7 +163,6 @@ def build_run(config: RunConfig, run_dir: str | os.PathLike | None = None, devic
 
 def _with_dataset_size(config: RunConfig, size: int) -> dict:
     "The run's model params, with `dataset_size` (the β-TCVAE estimators weigh by it) filled in when the model has one."
-    from vaenb.core.registry import REGISTRY
     fields = REGISTRY.get("model", config.model).config_class.field_names()
     if "dataset_size" in fields and config.model_params.get("dataset_size") is None:
         return {**config.model_params, "dataset_size": size}
@@ -704,151 +700,56 @@ SMOKE = dict(steps=20, batch_size=16, seeds=(0,), train_params={"log_every": 10,
 QUIET = {"progress": False}   # runs execute inside papermill: the log file and record carry the progress
 # bf16 autocast with channels_last runs the conv backbones 2.2-2.8x faster on a CPU (the trainer's benchmark); losses stay fp32
 QUICK_TRAIN = {"amp": "bf16", "channels_last": True, "log_every": 50, "checkpoint_every": 250}
-
-def _grid(paper: str, profile: str, rows: dict, datasets, seeds, steps: int, batch_size: int, metrics,
-          train_params: dict | None = None, eval_params: dict | None = None, dataset_params: dict | None = None) -> list[RunConfig]:
-    "Every (dataset, row, seed) combination as a RunConfig; `rows` maps a label to (model name, model params)."
-    return [RunConfig(model=name, label=label, dataset=dataset, seed=seed, steps=steps, batch_size=batch_size,
-                      model_params=dict(params), train_params={**QUIET, **(train_params or {})},
-                      dataset_params=dict((dataset_params or {}).get(dataset, {})), metrics=tuple(metrics),
-                      eval_params=dict(eval_params or {}), paper=paper, profile=profile)
-            for dataset in datasets for label, (name, params) in rows.items() for seed in seeds]
-
 SMALL_DSPRITES = {"subset": {"orientation": [0], "posX": list(range(0, 32, 4)), "posY": list(range(0, 32, 4))}}
 
-# %% ../../nbs/70_experiments.ipynb #c05e02ec
-MIPE_ROWS = {
-    "β-VAE": ("betavae", {"beta": 4.0}), "MIPET-β-VAE": ("mipet-betavae", {}),
-    "β-TCVAE": ("betatcvae", {"estimator": "mss_reference", "beta": 4.0}), "MIPET-β-TCVAE": ("mipet-betatcvae", {}),
-    "CLG-VAE": ("clgvae", {}), "MIPET-CLG-VAE": ("mipet-clgvae", {}),
-}
-MIPE_METRICS = ("factor_vae", "mig", "sap", "dci", "recon_mse")
-MIPE_PAPER_DATASETS = {"dsprites-official": "dsprites", "shapes3d-official": "shapes3d", "cars3d": "cars3d"}
-# the `cpu` profile (settings from the pilot below, on seeds 100/101; the reported seeds 0-7 were never tuned on)
+# %% ../../nbs/70_experiments.ipynb #311bcf8b
 CPU_SEEDS = tuple(range(8))
 CPU_TRAIN = {**QUICK_TRAIN, "checkpoint_every": 500}
-CPU_MODEL = {"backbone": "conv32", "lr": 5e-4}
-CPU_STEPS = {"mipe": 6000, "factorqvae": 6000, "jl1vae": 9000}   # FactorQVAE: the Factor* models run half, at twice the batch
+CPU_STEPS = 6000
 CPU_EVAL = {   # sizes whose run-to-run s.d. (pilot) is well below the between-seed s.d.
-    "mipe": {"num_train": 2500, "num_test": 1250, "n_jobs": 1, "factor_vae_params": {"num_train": 2000, "num_eval": 1000, "num_variance_estimate": 5000}},
-    "factorqvae": {"num_train": 1500, "num_test": 750, "n_jobs": 1},
-    "jl1vae": {"num_train": 3000, "num_test": 1500, "n_jobs": 1, "local": {"radii": (0.1, 0.2, 0.3, 0.6, 1.0), "num_clusters": 5, "num_points": 2000}}}
+    "num_train": 2500, "num_test": 1250, "n_jobs": 1, "factor_vae_params": {"num_train": 2000, "num_eval": 1000, "num_variance_estimate": 5000}}
 
-def mipe_runs(profile: str) -> list[RunConfig]:
-    if profile == "smoke":
-        return _grid("mipe", profile, MIPE_ROWS, ["dsprites"], SMOKE["seeds"], SMOKE["steps"], SMOKE["batch_size"],
-                     [m for m in MIPE_METRICS if m != "factor_vae"], SMOKE["train_params"], SMOKE["eval_params"], {"dsprites": SMALL_DSPRITES})
-    if profile == "quick":
-        evals = {"num_train": 1000, "num_test": 500, "n_jobs": 1, "factor_vae_params": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 2000}}
-        return _grid("mipe", profile, MIPE_ROWS, ["dsprites"], (0, 1), 500, 64, MIPE_METRICS, {**QUICK_TRAIN, "grad_clip": 1.0}, evals)
-    if profile == "cpu":
-        rows = {"β-VAE": ("betavae", {"beta": 8.0, **CPU_MODEL}), "MIPET-β-VAE": ("mipet-betavae", dict(CPU_MODEL))}
-        return _grid("mipe", profile, rows, ["dsprites-lite"], CPU_SEEDS, CPU_STEPS["mipe"], 64, MIPE_METRICS,
-                     {**CPU_TRAIN, "grad_clip": 1.0}, CPU_EVAL["mipe"])
-    from vaenb.regularisers.mipe import PAPER_PROFILE, paper_config
-    train = dict(PAPER_PROFILE["train"])
-    steps, batch = train.pop("steps"), train.pop("batch_size")
-    runs = []
-    for dataset, key in MIPE_PAPER_DATASETS.items():
-        rows = {}
-        for label, (name, params) in MIPE_ROWS.items():
-            partner = name if name.startswith("mipet-") else f"mipet-{name}"
-            official = {k: v for k, v in paper_config(partner, key).items() if k != "model"}
-            # the partner's paper settings, then the row's own (a baseline's β), and a baseline has no MIPE units
-            rows[label] = (name, {**official, **params, **({} if name == partner else {"mipe_units": 0})})
-        runs += _grid("mipe", profile, rows, [dataset], PAPER_PROFILE["seeds"], steps, batch, MIPE_METRICS,
-                      {**train, "log_every": 500, "checkpoint_every": 5000}, PAPER_PROFILE["evaluation"])
-    return runs
+# %% ../../nbs/70_experiments.ipynb #54a9669f
+@dataclasses.dataclass
+class Grid:
+    "A block of a study's table: every (dataset, row, seed) with the same length, batch, metrics and settings."
+    rows: dict[str, tuple[str, dict]]   # the table's label: (registered model, model params)
+    datasets: tuple[str, ...]
+    seeds: tuple[int, ...]
+    steps: int
+    batch_size: int
+    metrics: tuple[str, ...]
+    train_params: dict = dataclasses.field(default_factory=dict)     # QUIET is added
+    eval_params: dict = dataclasses.field(default_factory=dict)
+    dataset_params: dict = dataclasses.field(default_factory=dict)   # {dataset: its params}
 
-# %% ../../nbs/70_experiments.ipynb #6fa36ea4
-FACTORQVAE_LABELS = {"ae": "AE", "vae": "β-VAE", "factorvae": "FactorVAE", "bioae": "BioAE", "qlae": "QLAE",
-                     "dvae": "dVAE", "factordvae": "FactorDVAE", "qvae": "QVAE", "factorqvae": "FactorQVAE"}
-FACTORQVAE_METRICS = ("dci", "infomec", "recon_mse")
-FACTORQVAE_PAPER_DATASETS = {"shapes3d-official": "shapes3d", "isaac3d-official": "isaac3d", "mpi3d-complex": "mpi3d-complex"}
-# 737,280 PNGs decode at ~1 s per 512-image batch: the paper runs read Isaac3D from its 64×64 cache
-FACTORQVAE_DATASET_PARAMS = {"isaac3d-official": {"cache": True}}
-# the official evaluation: InfoMEC's discrete estimator on the code indices of the discrete models, one sampled z of the Gaussian ones
-FACTORQVAE_DISCRETE = ("qlae", "dvae", "factordvae", "qvae", "factorqvae")
-FACTORQVAE_SAMPLED = ("vae", "factorvae")
-FACTORQVAE_CPU_MODELS = ("factorqvae", "qvae", "dvae", "factorvae", "vae")   # the headline comparison
+# %% ../../nbs/70_experiments.ipynb #6787030c
+@patch
+def runs(self: Grid, paper: str, profile: str) -> list[RunConfig]:
+    "Its runs, dataset by dataset, row by row, seed by seed."
+    return [RunConfig(model=name, label=label, dataset=dataset, seed=seed, steps=self.steps, batch_size=self.batch_size,
+                      model_params=dict(params), train_params={**QUIET, **self.train_params}, metrics=tuple(self.metrics),
+                      dataset_params=dict(self.dataset_params.get(dataset, {})), eval_params=dict(self.eval_params), paper=paper, profile=profile)
+            for dataset in self.datasets for label, (name, params) in self.rows.items() for seed in self.seeds]
 
-def factorqvae_runs(profile: str) -> list[RunConfig]:
-    from vaenb.models.factorqvae import paper_profile
-    runs = []
-    datasets = FACTORQVAE_PAPER_DATASETS if profile == "paper" else {"shapes3d": "shapes3d"}
-    cpu = profile == "cpu"
-    for dataset, key in datasets.items():
-        for name, setting in paper_profile(key).items():
-            if cpu and name not in FACTORQVAE_CPU_MODELS: continue
-            params = {k: v for k, v in setting["model"].items() if k not in ("model", "channels", "image_size")}
-            train = {k: v for k, v in setting["train"].items() if k not in ("steps", "batch_size", "seed")}
-            factor = name.startswith("factor")
-            if profile == "paper":
-                steps, batch, seeds, metrics, evals = setting["train"]["steps"], setting["train"]["batch_size"], range(3), FACTORQVAE_METRICS, {}
-            else:
-                params["backbone"] = "conv32" if cpu else "conv"
-                # N(0, 0.02²) weights suit the official residual backbone (its branches are rescaled); on the plain conv
-                # backbone, without normalisation, they shrink the signal layer after layer and the decoder outputs the mean.
-                if "init_std" in params: params["init_std"] = 0.0
-                small = profile == "smoke"
-                longest = CPU_STEPS["factorqvae"] if cpu else 400
-                steps = SMOKE["steps"] if small else (longest // 2 if factor else longest)
-                batch = (2 if factor else 1) * (SMOKE["batch_size"] if small else 64)
-                seeds, metrics = (SMOKE["seeds"] if small else CPU_SEEDS if cpu else (0, 1)), FACTORQVAE_METRICS
-                evals = SMOKE["eval_params"] if small else CPU_EVAL["factorqvae"] if cpu else {"num_train": 1500, "num_test": 750, "n_jobs": 1}
-                train = {**train, "lr_period": steps, **(SMOKE["train_params"] if small else CPU_TRAIN if cpu else QUICK_TRAIN)}
-            evals = {**evals, **({"discrete_latents": True} if name in FACTORQVAE_DISCRETE else {}),
-                     **({"representation": "sample"} if profile == "paper" and name in FACTORQVAE_SAMPLED else {})}
-            runs += _grid("factorqvae", profile, {FACTORQVAE_LABELS[name]: (setting["model"]["model"], params)}, [dataset], seeds, steps, batch,
-                          metrics, train, evals, {**FACTORQVAE_DATASET_PARAMS, **({"shapes3d": {"size": 32}} if cpu else {})})
-    return runs
-
-# %% ../../nbs/70_experiments.ipynb #850ba059
-JL1_ROWS = {"β-VAE": ("jl1vae", {"jl1_gamma": 0.0}), "JL1-VAE": ("jl1vae", {})}
-JL1_BASELINES = {"β-VAE (dlib)": ("betavae", {}), "FactorVAE": ("factorvae", {}), "DIP-VAE-I": ("dipvae1", {}),
-                 "DIP-VAE-II": ("dipvae2", {}), "β-TCVAE": ("betatcvae", {}), "AnnealedVAE": ("annealedvae", {})}
-JL1_METRICS = ("local_mig", "local_modularity", "mig", "modularity", "recon_mse")
-
-def jl1vae_runs(profile: str) -> list[RunConfig]:
-    if profile == "smoke":
-        # a warm-up that ends within the run: with the paper's 100k steps γ_t would stay ≈ 0 and both rows would train alike
-        rows = {label: (name, {**params, "warmup_steps": SMOKE["steps"] // 2}) for label, (name, params) in JL1_ROWS.items()}
-        local = {"radii": (0.1, 1.0), "num_clusters": 2, "num_points": 200}
-        return _grid("jl1vae", profile, rows, ["threedots"], SMOKE["seeds"], SMOKE["steps"], SMOKE["batch_size"], JL1_METRICS,
-                     SMOKE["train_params"], {**SMOKE["eval_params"], "local": local}, {"threedots": {"cache_size": 2000}})
-    if profile == "quick":
-        steps = 1200
-        rows = {label: (name, {**params, "warmup_steps": steps // 3, "jl1_columns": 1}) for label, (name, params) in JL1_ROWS.items()}
-        local = {"radii": (0.1, 0.3, 1.0), "num_clusters": 5, "num_points": 2000}
-        return _grid("jl1vae", profile, rows, ["threedots"], (0, 1), steps, 64, JL1_METRICS, QUICK_TRAIN,
-                     {"num_train": 3000, "num_test": 1500, "local": local}, {"threedots": {"cache_size": 50_000}})
-    if profile == "cpu":
-        steps = CPU_STEPS["jl1vae"]
-        rows = {label: (name, {**params, "backbone": "jl1conv32", "warmup_steps": steps // 3, "jl1_columns": 1}) for label, (name, params) in JL1_ROWS.items()}
-        return _grid("jl1vae", profile, rows, ["threedots"], CPU_SEEDS, steps, 64, JL1_METRICS, CPU_TRAIN, CPU_EVAL["jl1vae"],
-                     {"threedots": {"cache_size": 50_000, "size": 32}})
-    # the official objective: finite differences (ε = 1e-3), whose gradient keeps the ReLU boundary term the exact one lacks
-    rows = {label: (name, {**params, "jl1_method": "finite_difference"}) for label, (name, params) in JL1_ROWS.items()}
-    from vaenb.metrics.local import LOCALITY_RADII
-    from vaenb.models.jl1vae import JL1_TRAINING
-    local = {"radii": LOCALITY_RADII, "num_clusters": 20, "num_points": 10_000}
-    paper = JL1_TRAINING["threedots"]
-    return _grid("jl1vae", profile, {**rows, **JL1_BASELINES}, ["threedots"], paper["seeds"], paper["steps"], paper["batch_size"], JL1_METRICS,
-                 {"log_every": 1000, "checkpoint_every": 10_000}, {"local": local})
+# %% ../../nbs/70_experiments.ipynb #b6761c4e
+def grid_runs(paper: str, profile: str, grids: dict[str, list[Grid]]) -> list[RunConfig]:
+    "The runs of a study's `grids` ({profile: its grids}) under `profile`."
+    if profile not in grids: raise ConfigError(f"study {paper}: profile: expected one of {', '.join(grids)}, found {profile!r}")
+    return [run for grid in grids[profile] for run in grid.runs(paper, profile)]
 
 # %% ../../nbs/70_experiments.ipynb #fd2fc581
-STUDIES = {"mipe": mipe_runs, "factorqvae": factorqvae_runs, "jl1vae": jl1vae_runs}
-
 def papers_named(paper: str) -> list[str]:
-    "`all` or one paper's name, as a list; a clear error for anything else."
-    if paper == "all": return list(STUDIES)
-    if paper not in STUDIES: raise ConfigError(f"paper: expected one of {', '.join(STUDIES)} or 'all', found {paper!r}")
+    "`all` (every registered study) or one study's name, as a list; a clear error for anything else."
+    studies = REGISTRY.names("study")
+    if paper == "all": return studies
+    if paper not in studies: raise ConfigError(f"paper: expected one of {', '.join(studies)} or 'all', found {paper!r}")
     return [paper]
 
 def study_runs(paper: str, profile: str) -> list[RunConfig]:
-    "The runs of `paper`'s reproduction under `profile`."
+    "The runs of `paper`'s reproduction under `profile`: what its registered study returns."
     if profile not in PROFILES: raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, found {profile!r}")
-    return STUDIES[papers_named(paper)[0]](profile)
+    return REGISTRY.get("study", papers_named(paper)[0])(profile)
 
 # %% ../../nbs/70_experiments.ipynb #80d51f08
 SMOKE_DATA = {"dsprites": SMALL_DSPRITES, "threedots": {"cache_size": 2000}}
@@ -861,8 +762,8 @@ def profile_settings(profile: str, dataset: str = "dsprites") -> dict:
                 "eval_params": json.loads(json.dumps(SMOKE["eval_params"])), "dataset_params": json.loads(json.dumps(SMOKE_DATA.get(dataset, {})))}
     if profile == "quick":
         return {"steps": 500, "batch_size": 64, "train_params": {**QUIET, **QUICK_TRAIN}, "eval_params": {"num_train": 1000, "num_test": 500, "n_jobs": 1}}
-    if profile == "cpu":   # the MIPE cpu study's length and evaluation sizes (its 32×32 data and backbone are set per study)
-        return {"steps": CPU_STEPS["mipe"], "batch_size": 64, "train_params": {**QUIET, **CPU_TRAIN}, "eval_params": json.loads(json.dumps(CPU_EVAL["mipe"]))}
+    if profile == "cpu":   # the cpu studies' shared length and evaluation sizes (their 32×32 data and backbones are set per study)
+        return {"steps": CPU_STEPS, "batch_size": 64, "train_params": {**QUIET, **CPU_TRAIN}, "eval_params": json.loads(json.dumps(CPU_EVAL))}
     if profile == "paper": return {"steps": 500, "batch_size": 64, "train_params": dict(QUIET)}
     raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, found {profile!r}")
 
@@ -899,23 +800,15 @@ PROFILE_NOTES = {
     "cpu": "cpu profile (the headline arms only, 8 seeds each, 32×32 images and 32×32 backbones, longer training; "
            "sized for ≤ 8 h on 2 CPU cores: not the papers' numbers)",
 }
-# one line per study: what its `paper` profile does differently from the official run (the full tables are in nb31-33)
-PAPER_DIFFERENCES = {
-    "mipe": "differences from the official run: seeds 0-4 (official: one, 42), 75,000 i.i.d. batches of 256 instead of epochs, "
-            "no weight decay (the paper's per-dataset choice is not readable), vaenb's seeded metric protocols",
-    "factorqvae": "differences from the official run: seeds 0-2 (official: 1), i.i.d. batches instead of shuffled epochs, "
-                  "losses summed over pixels with Adam's ε scaled to match (same updates)",
-    "jl1vae": "differences from the official run: i.i.d. batches from a stream seeded by the run seed (official: one "
-              "RandomState(0) for every seed), local metrics drawn from seeded numpy Generator streams",
-}
-
 def caption(title: str, profile: str, df, paper: str | None = None) -> str:
     "A caption naming the profile, the data (official or procedural stand-in), the statistic and, for `paper`, what differs from the official run."
     if df.empty or "procedural" not in df: data = "no finished runs yet"
     elif df["procedural"].fillna(True).all(): data = "procedural stand-in data"
     elif not df["procedural"].fillna(False).any(): data = "the official data"
     else: data = "official and procedural stand-in data"
-    differences = f"; {PAPER_DIFFERENCES[paper]}" if profile == "paper" and paper in PAPER_DIFFERENCES else ""
+    # each study registers, as `differences`, one line on what its `paper` profile does differently from the official run
+    found = REGISTRY.entry("study", paper).info.get("differences") if profile == "paper" and paper in REGISTRY.names("study") else None
+    differences = f"; {found}" if found else ""
     return f"{title}. vaenb {vaenb.__version__}, {PROFILE_NOTES[profile]}{differences}, on {data}; mean ± s.d. over seeds (number of seeds)."
 
 def long_scores(df, metrics: list[str]):

@@ -19,12 +19,11 @@ from ..nets import register_backbone
 from .vae import ModelConfig, Regulariser, VAE, register_model
 
 # %% auto #0
-__all__ = ['ENCODER_KERNELS', 'DECODER_KERNELS', 'PAPER_IMAGE_SHAPE', 'PAPER_CONFIGS', 'PAPER_TRAIN', 'ResidualBlock',
-           'ResNetEncoder', 'ResNetDecoder', 'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot',
-           'hard_one_hot', 'assignments', 'kl_to_uniform', 'codebook_perplexity', 'temperature_at',
-           'from_mean_reduction', 'AEConfig', 'BioAEConfig', 'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE',
-           'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'HalfBatchTCDiscriminator', 'GaussianAE',
-           'paper_profile', 'codebook_usage', 'plot_codebook']
+__all__ = ['ENCODER_KERNELS', 'DECODER_KERNELS', 'PAPER_IMAGE_SHAPE', 'ResidualBlock', 'ResNetEncoder', 'ResNetDecoder',
+           'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot', 'hard_one_hot', 'assignments',
+           'kl_to_uniform', 'codebook_perplexity', 'temperature_at', 'from_mean_reduction', 'AEConfig', 'BioAEConfig',
+           'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE', 'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW',
+           'QLAE', 'HalfBatchTCDiscriminator', 'GaussianAE', 'codebook_usage', 'plot_codebook']
 
 # %% ../../nbs/24_factorqvae.ipynb #a399ab4a
 class ResidualBlock(nn.Module):
@@ -496,48 +495,6 @@ register_model("qlae", QLAE)
 register_model("fq_vae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4))
 register_model("fq_factorvae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4),
                tc_gamma=from_mean_reduction(1e-4), **_DISCRIMINATOR)
-
-# %% ../../nbs/24_factorqvae.ipynb #84d36b00
-PAPER_CONFIGS = {   # official per-element-mean coefficients; `kl` = λ_KL (β for the Gaussian VAEs), `tc` = γ
-    "shapes3d": dict(latents=12, vae=1e-4, factorvae=(1e-4, 1e-4), bioae=(1.0, 1e-2), dvae=5e-3, factordvae=(5e-3, 5e-4),
-                     qvae=1e-3, factorqvae=(1e-3, 1e-4)),
-    "isaac3d": dict(latents=18, vae=5e-5, factorvae=(5e-5, 5e-5), bioae=(1.0, 0.1), dvae=1e-5, factordvae=(1e-5, 1e-5),
-                    qvae=5e-5, factorqvae=(5e-5, 5e-5)),
-    "mpi3d-complex": dict(latents=14, vae=1e-5, factorvae=(1e-5, 1e-5), bioae=(1.0, 1e-2), dvae=5e-5, factordvae=(5e-5, 5e-6),
-                          qvae=5e-5, factorqvae=(5e-5, 1e-6)),
-}
-PAPER_TRAIN = dict(lr=1e-3, lr_min=1.25e-6, lr_period=50_000, seed=1, codebook_size=64, qlae_values=16, qlae_weight=1e-2)
-
-def paper_profile(dataset: str = "shapes3d") -> dict[str, dict]:
-    "`{model: {'model': config dict, 'train': TrainConfig dict}}` reproducing the official FactorQVAE configs."
-    if dataset not in PAPER_CONFIGS:
-        raise ValueError(f"dataset: expected one of {sorted(PAPER_CONFIGS)}, found {dataset!r}")
-    p, t = PAPER_CONFIGS[dataset], PAPER_TRAIN
-    n = p["latents"]
-    kl, px = (lambda v: from_mean_reduction(v, latent_dim=n)), from_mean_reduction
-    # every loss here is N x the official mean (see Reductions), so Adam's eps is N x the official 1e-8
-    shared = dict(backbone="resnet", channels=3, image_size=64, latent_dim=n, recon="gaussian", lr=t["lr"], adam_eps=px(1e-8))
-    own = dict(shared, decoder_output="linear", init_std=0.02)
-    codebook = dict(own, codebook_size=t["codebook_size"], codes_as="index")
-    disc = dict(_DISCRIMINATOR, tc_layers=6, tc_hidden=1000)
-    models = {
-        "ae": dict(own, model="ae"),
-        "bioae": dict(own, model="bioae", nonneg_weight=px(p["bioae"][0]), activity_weight=px(p["bioae"][1])),
-        "vae": dict(own, model="fq_vae", beta=px(p["vae"])),
-        "factorvae": dict(own, model="fq_factorvae", beta=px(p["factorvae"][0]), tc_gamma=px(p["factorvae"][1]), **disc),
-        "qlae": dict(codebook, model="qlae", codebook_size=t["qlae_values"], codebook_init="normal", weight_decay=0.0, grad_clip=0.0,
-                     quantization_weight=px(t["qlae_weight"]), commitment_weight=px(t["qlae_weight"])),
-        "dvae": dict(codebook, model="dvae", beta=kl(p["dvae"]), temperature_decay=1e-5),
-        "factordvae": dict(codebook, model="factordvae", beta=kl(p["factordvae"][0]), tc_gamma=px(p["factordvae"][1]),
-                           temperature_decay=2e-5, **disc),
-        "qvae": dict(codebook, model="qvae", beta=kl(p["qvae"]), temperature_decay=1e-5),
-        "factorqvae": dict(codebook, model="factorqvae", beta=kl(p["factorqvae"][0]), tc_gamma=px(p["factorqvae"][1]),
-                           temperature_decay=2e-5, **disc),
-    }
-    def train(factor: bool) -> dict:
-        return dict(steps=50_000 if factor else 100_000, batch_size=512 if factor else 256, seed=t["seed"],
-                    lr_schedule="cosine", lr_min=t["lr_min"], lr_period=t["lr_period"])
-    return {name: {"model": cfg, "train": train(name.startswith("factor"))} for name, cfg in models.items()}
 
 # %% ../../nbs/24_factorqvae.ipynb #b474f56a
 @torch.no_grad()

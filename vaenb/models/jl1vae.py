@@ -16,7 +16,7 @@ from .vae import VAE, register_model
 from ..regularisers.jacobian_l1 import decoder_jacobian
 
 # %% auto #0
-__all__ = ['JL1ConvEncoder', 'JL1_TRAINING', 'JL1_PRESETS', 'jacobian_columns', 'plot_jacobian_columns', 'plot_local_metric']
+__all__ = ['JL1ConvEncoder', 'JL1_PRESETS', 'jacobian_columns', 'plot_jacobian_columns', 'plot_local_metric']
 
 # %% ../../nbs/25_jl1vae.ipynb #23495c2c
 # the disentanglement_lib encoder with VALID convs (64→31→14→6→2) and the log σ² half offset by −3
@@ -25,8 +25,6 @@ JL1ConvEncoder = partial(ConvEncoder, padding=0, logvar_offset=-3.0, backbone="j
 register_backbone("jl1conv", JL1ConvEncoder, ConvDecoder, hidden=256)
 
 # %% ../../nbs/25_jl1vae.ipynb #5b176500
-# the official runs' settings that are not model fields: they drive `vaenb.experiments.runs.jl1vae_runs("paper")`
-JL1_TRAINING = {"threedots": {"batch_size": 64, "steps": 300_000, "seeds": tuple(range(11, 21))}}
 # threedots only: vaenb has no MPI3D-multi dataset (the official β = γ = 0.01 run is recorded in the table above)
 JL1_PRESETS = {"threedots": dict(channels=1, beta=4.0, jl1_gamma=0.1, warmup_steps=100_000, lr=1e-4)}
 _ARCHITECTURE = dict(backbone="jl1conv", init="torch", latent_dim=10, recon="bernoulli")

@@ -16,8 +16,8 @@ from ..nets import ConvDecoder, register_backbone
 from ..models.vae import VAE, ModelConfig, Regulariser, RegulariserConfig, gaussian_kl, register_model, register_regulariser
 
 # %% auto #0
-__all__ = ['PAPER_PROFILE', 'ipe_matrix', 'ipe_inverse', 'FactorPair', 'magnitude_mask', 'LogNormaliser', 'exponential_family_kl',
-           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPEConfig', 'MIPE', 'MIPETConvEncoder', 'paper_config']
+__all__ = ['ipe_matrix', 'ipe_inverse', 'FactorPair', 'magnitude_mask', 'LogNormaliser', 'exponential_family_kl',
+           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPEConfig', 'MIPE', 'MIPETConvEncoder']
 
 # %% ../../nbs/32_mipe.ipynb #72d8ab78
 def ipe_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
@@ -190,36 +190,3 @@ class MIPETConvEncoder(nn.Module):
         return torch.cat([head(h) for head in self.heads], 1)
 
 register_backbone("mipet-conv", MIPETConvEncoder, ConvDecoder, hidden=256)
-
-PAPER_PROFILE: dict = {
-    # vaenb.train.TrainConfig fields of every paper run: B = 256, global grad-norm clip 1.0, constant lr, fp32
-    # (no autocast); 75,000 steps ≈ 26 dSprites epochs at B = 256 (the paper's epoch count is not readable here)
-    "train": {"batch_size": 256, "grad_clip": 1.0, "lr_schedule": "constant", "amp": "off", "steps": 75_000},
-    # the official code runs one seed (--seed 42); the paper's seed count is not readable here
-    "seeds": (0, 1, 2, 3, 4),
-    # Adam, two groups; the MIPE group never has weight decay (VAE.parameter_groups). The paper picks the
-    # encoder/decoder weight decay per dataset from {0, 1e-4} (its Table 7, not readable here): 0 here
-    "optimizer": {"lr": 4e-4, "mipe_lr": 4e-4, "betas": (0.9, 0.999), "weight_decay": 0.0},
-    "init": "xavier_all",                  # every >= 2-D tensor Xavier-uniform, biases untouched
-    # the official evaluation encodes one sampled z = μ + σ·ε per image (before IPE), not μ
-    "evaluation": {"representation": "sample"},
-    "datasets": {
-        "dsprites": {"channels": 1, "recon": "bernoulli", "hidden_dim": 128},
-        "shapes3d": {"channels": 3, "recon": "gaussian", "hidden_dim": 256},
-        "cars3d": {"channels": 3, "recon": "gaussian", "hidden_dim": 256},
-    },
-    "models": {
-        "mipet-betavae": {"backbone": "mipet-conv", "mipe_units": 3, "beta": 1.0},
-        "mipet-betatcvae": {"backbone": "mipet-conv", "mipe_units": 3},
-        "mipet-clgvae": {"backbone": "conv-unpadded", "hidden_dim": 256, "mipe_units": 1},
-    },
-}
-
-def paper_config(model: str, dataset: str, **overrides) -> dict:
-    "Config values of the `paper` profile for `model` on `dataset` (a dict for `create_model`), then `overrides`."
-    if model not in PAPER_PROFILE["models"]: raise ValueError(f"model: expected one of {sorted(PAPER_PROFILE['models'])}, found {model!r}")
-    if dataset not in PAPER_PROFILE["datasets"]: raise ValueError(f"dataset: expected one of {sorted(PAPER_PROFILE['datasets'])}, found {dataset!r}")
-    opt = PAPER_PROFILE["optimizer"]
-    return {"model": model, "latent_dim": 10, "init": PAPER_PROFILE["init"], "lr": opt["lr"], "mipe_lr": opt["mipe_lr"],
-            "adam_beta1": opt["betas"][0], "adam_beta2": opt["betas"][1], "weight_decay": opt["weight_decay"],
-            **PAPER_PROFILE["datasets"][dataset], **PAPER_PROFILE["models"][model], **overrides}
