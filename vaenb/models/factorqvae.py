@@ -9,89 +9,19 @@ import dataclasses
 import math
 import typing
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..regularisers.tc_discriminator import TCDiscriminator, discriminator_adam, discriminator_mlp, permute_dims
-from ..nets import register_backbone
 from .vae import ModelConfig, Regulariser, VAE, register_model
 
 # %% auto #0
-__all__ = ['ENCODER_KERNELS', 'DECODER_KERNELS', 'PAPER_IMAGE_SHAPE', 'PAPER_CONFIGS', 'PAPER_TRAIN', 'ResidualBlock',
-           'ResNetEncoder', 'ResNetDecoder', 'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot',
-           'hard_one_hot', 'assignments', 'kl_to_uniform', 'codebook_perplexity', 'temperature_at',
+__all__ = ['PAPER_IMAGE_SHAPE', 'PAPER_CONFIGS', 'PAPER_TRAIN', 'init_normal_', 'squared_distances', 'gumbel_noise',
+           'relaxed_one_hot', 'hard_one_hot', 'assignments', 'kl_to_uniform', 'codebook_perplexity', 'temperature_at',
            'from_mean_reduction', 'AEConfig', 'BioAEConfig', 'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE',
            'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW', 'QLAE', 'HalfBatchTCDiscriminator', 'GaussianAE',
-           'paper_profile', 'codebook_usage', 'plot_codebook']
-
-# %% ../../nbs/24_factorqvae.ipynb #a399ab4a
-class ResidualBlock(nn.Module):
-    "DALL·E-style residual block: `skip(x) + gain · res(x)` with a `c_out/4`-channel bottleneck."
-    def __init__(self, c_in: int, c_out: int, n_layers: int, kernels: tuple[int, int, int, int]):
-        super().__init__()
-        hid = c_out // 4
-        widths = (c_in, hid, hid, hid, c_out)
-        layers = []
-        for cin, cout, k in zip(widths, widths[1:], kernels):
-            layers += [nn.ReLU(), nn.Conv2d(cin, cout, k, padding=k // 2)]
-        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
-        self.res = nn.Sequential(*layers)
-        self.gain = 1 / n_layers**2
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.skip(x) + self.gain * self.res(x)
-
-ENCODER_KERNELS, DECODER_KERNELS = (3, 3, 3, 1), (1, 3, 3, 3)
-
-def _check_resnet_image(channels: int, image_size: int, groups: int):
-    if channels < 1: raise ValueError(f"channels: expected an integer >= 1, found {channels}")
-    factor = 2 ** (groups - 1)
-    if image_size < factor or image_size % factor:
-        raise ValueError(f"image_size: the 'resnet' backbone with {groups} groups takes square images whose side is a multiple of {factor}, found {image_size}")
-
-class ResNetEncoder(nn.Module):
-    "Residual encoder of FactorQVAE: conv, `groups` groups of residual blocks (max-pool between), a dense head."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 128,
-                 width: int = 128, groups: int = 3, blocks_per_group: int = 2):
-        super().__init__()
-        _check_resnet_image(channels, image_size, groups)
-        n_layers = groups * blocks_per_group
-        stages, c_in = [nn.Conv2d(channels, width, 3, padding=1)], width
-        for g in range(groups):
-            c_out = width * 2**g
-            for b in range(blocks_per_group):
-                stages.append(ResidualBlock(c_in if b == 0 else c_out, c_out, n_layers, ENCODER_KERNELS))
-            if g < groups - 1: stages.append(nn.MaxPool2d(2))
-            c_in = c_out
-        self.features = nn.Sequential(*stages)
-        side = image_size // 2 ** (groups - 1)
-        self.head = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(c_in * side * side, hidden), nn.ReLU(),
-                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
-
-class ResNetDecoder(nn.Module):
-    "Residual decoder of FactorQVAE: a linear map to a `input_channels`×s×s grid, residual groups with upsampling, 1×1 conv."
-    def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 128,
-                 width: int = 128, groups: int = 3, blocks_per_group: int = 2, input_channels: int = 64):
-        super().__init__()   # `hidden` is accepted for the registry's signature: this decoder has no hidden dense layer
-        _check_resnet_image(channels, image_size, groups)
-        n_layers = groups * blocks_per_group
-        self.grid = (input_channels, image_size // 2 ** (groups - 1), image_size // 2 ** (groups - 1))
-        self.dense = nn.Linear(latent_dim, math.prod(self.grid))
-        stages, c_in = [], input_channels
-        for g in range(groups):
-            c_out = width * 2 ** (groups - 1 - g)
-            for b in range(blocks_per_group):
-                stages.append(ResidualBlock(c_in if b == 0 else c_out, c_out, n_layers, DECODER_KERNELS))
-            if g < groups - 1: stages.append(nn.Upsample(scale_factor=2, mode="nearest"))
-            c_in = c_out
-        self.features = nn.Sequential(*stages, nn.ReLU(), nn.Conv2d(c_in, channels, 1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor: return self.features(self.dense(z).view(-1, *self.grid))
-
-register_backbone("resnet", ResNetEncoder, ResNetDecoder, hidden=128)
+           'paper_profile']
 
 # %% ../../nbs/24_factorqvae.ipynb #8bdef7df
 def init_normal_(module: nn.Module, std: float) -> nn.Module:
@@ -538,35 +468,3 @@ def paper_profile(dataset: str = "shapes3d") -> dict[str, dict]:
         return dict(steps=50_000 if factor else 100_000, batch_size=512 if factor else 256, seed=t["seed"],
                     lr_schedule="cosine", lr_min=t["lr_min"], lr_period=t["lr_period"])
     return {name: {"model": cfg, "train": train(name.startswith("factor"))} for name, cfg in models.items()}
-
-# %% ../../nbs/24_factorqvae.ipynb #b474f56a
-@torch.no_grad()
-def codebook_usage(model: DVAE | QLAE, images: torch.Tensor) -> torch.Tensor:
-    "How many (image, latent) pairs pick each code in evaluation mode: `[K]` (global codebook) or `[n, K]` (QLAE)."
-    was_training = model.training
-    idx = model.eval().code_indices(images)
-    model.train(was_training)
-    K = model.config.codebook_size
-    if isinstance(model, QLAE): return torch.stack([torch.bincount(idx[:, i], minlength=K) for i in range(idx.shape[1])])
-    return torch.bincount(idx.flatten(), minlength=K)
-
-def plot_codebook(model: DVAE | QLAE, images: torch.Tensor, history=None):
-    "Codebook values against their usage on `images`; with a training log (DataFrame), perplexity and values over steps."
-    import matplotlib.pyplot as plt
-    values, usage = model.codebook.detach().cpu(), codebook_usage(model, images).cpu()
-    panels = 1 if history is None else 3
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.2), squeeze=False)
-    ax = axes[0, 0]
-    if values.dim() == 1:
-        ax.bar(values.numpy(), usage.numpy(), width=0.02 * float(values.max() - values.min() + 1e-6))
-        ax.set(xlabel="code value", ylabel="assignments", title=f"{int((usage > 0).sum())}/{len(values)} codes used")
-    else:
-        for i, (v, u) in enumerate(zip(values, usage)):
-            ax.scatter(v.numpy(), np.full(len(v), i), s=8 + 60 * (u / max(int(u.max()), 1)).numpy())
-        ax.set(xlabel="code value", ylabel="latent", title="per-latent codebooks (size: usage)")
-    if history is not None:
-        axes[0, 1].plot(history["step"], history["info/perplexity"]); axes[0, 1].set(xlabel="step", title="codebook perplexity")
-        cols = [c for c in history.columns if c.startswith("info/codebook/")]
-        axes[0, 2].plot(history["step"], history[cols].to_numpy(), lw=0.8); axes[0, 2].set(xlabel="step", title="codebook values")
-    fig.tight_layout()
-    return fig

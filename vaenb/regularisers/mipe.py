@@ -12,12 +12,11 @@ from torch import nn
 
 from ..models.baselines import BetaTCVAE
 from ..models.clgvae import CLGVAE
-from ..nets import ConvDecoder, register_backbone
 from ..models.vae import VAE, ModelConfig, Regulariser, RegulariserConfig, gaussian_kl, register_model, register_regulariser
 
 # %% auto #0
 __all__ = ['PAPER_PROFILE', 'ipe_matrix', 'ipe_inverse', 'FactorPair', 'magnitude_mask', 'LogNormaliser', 'exponential_family_kl',
-           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPEConfig', 'MIPE', 'MIPETConvEncoder', 'paper_config']
+           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPEConfig', 'MIPE', 'paper_config']
 
 # %% ../../nbs/32_mipe.ipynb #72d8ab78
 def ipe_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
@@ -173,24 +172,6 @@ register_model("mipet-clgvae", CLGVAE, mipe_units=1)
 register_model("mipet-betatcvae", BetaTCVAE, mipe_units=3, estimator="mss_reference", beta=4.0)
 
 # %% ../../nbs/32_mipe.ipynb #3e167e4e
-class MIPETConvEncoder(nn.Module):
-    "The MIPET-VAEs encoder: 4 unpadded 4×4 stride-2 convs (64×64 → 2×2), linear to `hidden` (no activation), linear heads."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256):
-        super().__init__()
-        if image_size != 64: raise ValueError(f"image_size: the 'mipet-conv' backbone takes 64-pixel square images, found {image_size}")
-        widths = (channels, 32, 32, 64, 64)
-        self.convs = nn.Sequential(*[m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2), nn.ReLU())])
-        self.dense = nn.Linear(64 * 2 * 2, hidden)
-        # one head per posterior parameter (μ, log σ²), as in the reference: Xavier's fans then match it
-        self.heads = nn.ModuleList(nn.Linear(hidden, out_dim // 2) for _ in range(2)) if out_dim % 2 == 0 else \
-            nn.ModuleList([nn.Linear(hidden, out_dim)])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.dense(self.convs(x).flatten(1))
-        return torch.cat([head(h) for head in self.heads], 1)
-
-register_backbone("mipet-conv", MIPETConvEncoder, ConvDecoder, hidden=256)
-
 PAPER_PROFILE: dict = {
     # vaenb.train.TrainConfig fields of every paper run: B = 256, global grad-norm clip 1.0, constant lr, fp32
     # (no autocast); 75,000 steps ≈ 26 dSprites epochs at B = 256 (the paper's epoch count is not readable here)
