@@ -30,6 +30,7 @@ def _check_image(channels: int, image_size: int, sizes: tuple[int, ...], backbon
 # conv widths per image side: the 32×32 stack drops the second 32-channel layer, so both end in 64×4×4 (padded)
 CONV_WIDTHS = {64: (32, 32, 64, 64), 32: (32, 64, 64)}
 
+# %% ../nbs/20_nets.ipynb #f970c726
 class ConvEncoder(nn.Module):
     "The disentanglement_lib convolutional encoder: stride-2 convs (`padding` 1 or 0), FC `hidden`, FC `out_dim`, for `size`-pixel images."
     def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256, padding: int = 1,
@@ -45,8 +46,11 @@ class ConvEncoder(nn.Module):
         if out_dim % 2 == 0: offset[out_dim // 2:] = logvar_offset   # the second half of a Gaussian encoder's output is log σ²
         self.register_buffer("output_offset", offset, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
+# %% ../nbs/20_nets.ipynb #9dea826d
+@patch
+def forward(self: ConvEncoder, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
 
+# %% ../nbs/20_nets.ipynb #4033dcbc
 class ConvDecoder(nn.Module):
     "The disentanglement_lib deconvolutional decoder: FC `hidden`, FC 4·4·64, stride-2 deconvs to `size`-pixel logits."
     def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 256, size: int = 64, backbone: str = "conv"):
@@ -60,8 +64,10 @@ class ConvDecoder(nn.Module):
             if i < len(widths) - 2: layers.append(nn.ReLU())
         self.deconv = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, 64, 4, 4))
+# %% ../nbs/20_nets.ipynb #104f9335
+@patch
+def forward(self: ConvDecoder, z: torch.Tensor) -> torch.Tensor:
+    return self.deconv(self.fc(z).view(-1, 64, 4, 4))
 
 # %% ../nbs/20_nets.ipynb #b4f8cf9f
 class MLPEncoder(nn.Module):

@@ -10,6 +10,7 @@ import math
 import typing
 
 import torch
+from fastcore.basics import patch
 import torch.nn.functional as F
 from torch import nn
 
@@ -154,55 +155,73 @@ class AE(VAE):
         super().__init__(config)
         if config.init_std > 0: init_normal_(self, config.init_std)
 
-    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
-        "What the encoder sees: the official x − 0.5 with the linear output, else x."
-        return x - 0.5 if self.config.decoder_output == "linear" else x
+# %% ../../nbs/24_factorqvae.ipynb #8d012625
+@patch
+def encoder_input(self: AE, x: torch.Tensor) -> torch.Tensor:
+    "What the encoder sees: the official x − 0.5 with the linear output, else x."
+    return x - 0.5 if self.config.decoder_output == "linear" else x
 
-    def encode(self, x: torch.Tensor) -> dict:
-        self.check_input(x)
-        return {"h": self.encoder(self.encoder_input(x))}
+@patch
+def encode(self: AE, x: torch.Tensor) -> dict:
+    self.check_input(x)
+    return {"h": self.encoder(self.encoder_input(x))}
 
-    def sample(self, post: dict) -> dict: return {"z": post["h"]}
+@patch
+def sample(self: AE, post: dict) -> dict: return {"z": post["h"]}
 
-    def forward(self, x: torch.Tensor) -> dict:
-        out = super().forward(x)
-        if self.config.decoder_output == "linear" and "x_logits" in out:
-            out["x_mean"] = out.pop("x_logits") + 0.5
-        return out
+# %% ../../nbs/24_factorqvae.ipynb #8684a003
+@patch
+def forward(self: AE, x: torch.Tensor) -> dict:
+    out = super(AE, self).forward(x)
+    if self.config.decoder_output == "linear" and "x_logits" in out:
+        out["x_mean"] = out.pop("x_logits") + 0.5
+    return out
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]: return {}, {}
+@patch
+def prior_terms(self: AE, out: dict, step: int) -> tuple[dict, dict]: return {}, {}
 
-    def regulariser_class(self, name: str):
-        "FactorQVAE's own discriminator (below) takes the place of the generic FactorVAE attachment."
-        return HalfBatchTCDiscriminator if name == "tc_discriminator" else super().regulariser_class(name)
+@patch
+def regulariser_class(self: AE, name: str):
+    "FactorQVAE's own discriminator (below) takes the place of the generic FactorVAE attachment."
+    return HalfBatchTCDiscriminator if name == "tc_discriminator" else super(AE, self).regulariser_class(name)
 
-    def tc_feature_dim(self) -> int: return self.config.latent_dim
+@patch
+def tc_feature_dim(self: AE) -> int: return self.config.latent_dim
 
-    def uses_half_batch(self) -> bool: return bool(self.config.tc_half_batch and self.config.tc_gamma > 0)
+# %% ../../nbs/24_factorqvae.ipynb #f969d948
+@patch
+def uses_half_batch(self: AE) -> bool: return bool(self.config.tc_half_batch and self.config.tc_gamma > 0)
 
-    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
-        "The model's terms; with a TC discriminator and `tc_half_batch`, on the first half of `x` only."
-        return super().loss(x[: len(x) // 2] if self.uses_half_batch() else x, step)
+@patch
+def loss(self: AE, x: torch.Tensor, step: int = 0) -> dict:
+    "The model's terms; with a TC discriminator and `tc_half_batch`, on the first half of `x` only."
+    return super(AE, self).loss(x[: len(x) // 2] if self.uses_half_batch() else x, step)
 
-    @torch.no_grad()
-    def latent(self, x: torch.Tensor) -> torch.Tensor:
-        "The deterministic latent that evaluation decodes (the encoder output here)."
-        return self.encode(x)["h"]
+@patch
+@torch.no_grad()
+def latent(self: AE, x: torch.Tensor) -> torch.Tensor:
+    "The deterministic latent that evaluation decodes (the encoder output here)."
+    return self.encode(x)["h"]
 
-    @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor: return self.latent(x)
+@patch
+@torch.no_grad()
+def codes(self: AE, x: torch.Tensor) -> torch.Tensor: return self.latent(x)
 
-    @torch.no_grad()
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        "The mean image in [0, 1] for latents `z` (traversals and reconstructions)."
-        y = self.decode(z)
-        return (y + 0.5).clamp(0, 1) if self.config.decoder_output == "linear" else torch.sigmoid(y)
+# %% ../../nbs/24_factorqvae.ipynb #24edf524
+@patch
+@torch.no_grad()
+def decode_mean(self: AE, z: torch.Tensor) -> torch.Tensor:
+    "The mean image in [0, 1] for latents `z` (traversals and reconstructions)."
+    y = self.decode(z)
+    return (y + 0.5).clamp(0, 1) if self.config.decoder_output == "linear" else torch.sigmoid(y)
 
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        "Mean reconstruction in [0, 1], decoding `latent(x)`."
-        return self.decode_mean(self.latent(x))
+@patch
+@torch.no_grad()
+def reconstruct(self: AE, x: torch.Tensor) -> torch.Tensor:
+    "Mean reconstruction in [0, 1], decoding `latent(x)`."
+    return self.decode_mean(self.latent(x))
 
+# %% ../../nbs/24_factorqvae.ipynb #a80f4bd1
 class BioAE(AE):
     "AE with BioAE's non-negativity and activity penalties (the official FactorQVAE port)."
     config_class = BioAEConfig
@@ -231,51 +250,66 @@ class DVAE(AE):
         self.codebook = nn.Parameter(init_codebook((config.codebook_size,), config.codebook_init))
         self.temperature = config.temperature   # set from the step by `loss` and `adversary_loss`
 
-    @property
-    def posterior_params(self) -> int: return self.config.codebook_size
+# %% ../../nbs/24_factorqvae.ipynb #b15a227e
+@patch(as_prop=True)
+def posterior_params(self: DVAE) -> int: return self.config.codebook_size
 
-    def tc_feature_dim(self) -> int: return self.config.latent_dim * self.config.codebook_size
+@patch
+def tc_feature_dim(self: DVAE) -> int: return self.config.latent_dim * self.config.codebook_size
 
-    def set_step(self, step: int):
-        c = self.config
-        self.temperature = temperature_at(step, c.temperature, c.temperature_decay)
+@patch
+def set_step(self: DVAE, step: int):
+    c = self.config
+    self.temperature = temperature_at(step, c.temperature, c.temperature_decay)
 
-    def encode(self, x: torch.Tensor) -> dict:
-        self.check_input(x)
-        return {"logits": self.encoder(self.encoder_input(x)).view(len(x), self.config.latent_dim, self.config.codebook_size)}
+@patch
+def encode(self: DVAE, x: torch.Tensor) -> dict:
+    self.check_input(x)
+    return {"logits": self.encoder(self.encoder_input(x)).view(len(x), self.config.latent_dim, self.config.codebook_size)}
 
-    def sample(self, post: dict) -> dict:
-        w = assignments(post["logits"], self.temperature, self.training)
-        return {"z": w @ self.codebook, "weights": w, "tc_features": w.flatten(1)}
+# %% ../../nbs/24_factorqvae.ipynb #130fe81e
+@patch
+def sample(self: DVAE, post: dict) -> dict:
+    w = assignments(post["logits"], self.temperature, self.training)
+    return {"z": w @ self.codebook, "weights": w, "tc_features": w.flatten(1)}
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
-        kl = kl_to_uniform(out["logits"]).sum(1).mean()
-        beta = self.weight(self.config.beta, step)
-        info = {"kl": kl, "beta": beta, "temperature": self.temperature, "perplexity": codebook_perplexity(out["weights"])}
-        info.update({f"codebook/{k:02d}": v for k, v in enumerate(self.codebook.detach())})
-        return {"kl": beta * kl}, info
+@patch
+def prior_terms(self: DVAE, out: dict, step: int) -> tuple[dict, dict]:
+    kl = kl_to_uniform(out["logits"]).sum(1).mean()
+    beta = self.weight(self.config.beta, step)
+    info = {"kl": kl, "beta": beta, "temperature": self.temperature, "perplexity": codebook_perplexity(out["weights"])}
+    info.update({f"codebook/{k:02d}": v for k, v in enumerate(self.codebook.detach())})
+    return {"kl": beta * kl}, info
 
-    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
-        self.set_step(step)
-        return super().loss(x, step)
+# %% ../../nbs/24_factorqvae.ipynb #7bfcff37
+@patch
+def loss(self: DVAE, x: torch.Tensor, step: int = 0) -> dict:
+    self.set_step(step)
+    return super(DVAE, self).loss(x, step)
 
-    def adversary_loss(self, x: torch.Tensor, step: int = 0) -> dict | None:
-        self.set_step(step)
-        return super().adversary_loss(x, step)
+@patch
+def adversary_loss(self: DVAE, x: torch.Tensor, step: int = 0) -> dict | None:
+    self.set_step(step)
+    return super(DVAE, self).adversary_loss(x, step)
 
-    @torch.no_grad()
-    def code_indices(self, x: torch.Tensor) -> torch.Tensor:
-        "Index of the hard (most probable) code of each latent, `[B, n]`."
-        return self.encode(x)["logits"].argmax(-1)
+@patch
+@torch.no_grad()
+def code_indices(self: DVAE, x: torch.Tensor) -> torch.Tensor:
+    "Index of the hard (most probable) code of each latent, `[B, n]`."
+    return self.encode(x)["logits"].argmax(-1)
 
-    @torch.no_grad()
-    def latent(self, x: torch.Tensor) -> torch.Tensor: return self.codebook[self.code_indices(x)]
+# %% ../../nbs/24_factorqvae.ipynb #eb6c2b93
+@patch
+@torch.no_grad()
+def latent(self: DVAE, x: torch.Tensor) -> torch.Tensor: return self.codebook[self.code_indices(x)]
 
-    @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        "Per latent: the hard code's value (`codes_as='value'`) or its index (`'index'`, the official choice)."
-        return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
+@patch
+@torch.no_grad()
+def codes(self: DVAE, x: torch.Tensor) -> torch.Tensor:
+    "Per latent: the hard code's value (`codes_as='value'`) or its index (`'index'`, the official choice)."
+    return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
 
+# %% ../../nbs/24_factorqvae.ipynb #8d6c1b74
 class QVAE(DVAE):
     "Scalar quantization: n encoder scalars, logits −(z_i − c_k)² against a global codebook of K scalars."
     posterior_params = 1
@@ -304,50 +338,62 @@ class QLAE(AE):
         super().__init__(config)
         self.codebook = nn.Parameter(init_codebook((config.latent_dim, config.codebook_size), config.codebook_init))
 
-    def nearest(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "The nearest value of each latent's own codebook, and its index, `[B, n]` each."
-        idx = (h.unsqueeze(-1) - self.codebook).abs().argmin(-1)
-        return self.codebook[torch.arange(h.shape[1], device=h.device), idx], idx
+# %% ../../nbs/24_factorqvae.ipynb #fc377728
+@patch
+def nearest(self: QLAE, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "The nearest value of each latent's own codebook, and its index, `[B, n]` each."
+    idx = (h.unsqueeze(-1) - self.codebook).abs().argmin(-1)
+    return self.codebook[torch.arange(h.shape[1], device=h.device), idx], idx
 
-    def sample(self, post: dict) -> dict:
-        h = post["h"]
-        quantized, idx = self.nearest(h)
-        return {"z": h + (quantized - h).detach(), "z_quantized": quantized, "indices": idx}
+@patch
+def sample(self: QLAE, post: dict) -> dict:
+    h = post["h"]
+    quantized, idx = self.nearest(h)
+    return {"z": h + (quantized - h).detach(), "z_quantized": quantized, "indices": idx}
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
-        h, q, c = out["h"], out["z_quantized"], self.config
-        quantization, commitment = (h.detach() - q).pow(2).mean(), (h - q.detach()).pow(2).mean()
-        usage = F.one_hot(out["indices"], c.codebook_size).float()
-        perplexity = torch.stack([codebook_perplexity(usage[:, i]) for i in range(c.latent_dim)]).mean()
-        info = {"quantization": quantization, "commitment": commitment, "perplexity": perplexity}
-        info.update({f"codebook/{i:02d}_{k:02d}": v for i, row in enumerate(self.codebook.detach()) for k, v in enumerate(row)})
-        return {"quantization": c.quantization_weight * quantization, "commitment": c.commitment_weight * commitment}, info
+# %% ../../nbs/24_factorqvae.ipynb #f5cf1abc
+@patch
+def prior_terms(self: QLAE, out: dict, step: int) -> tuple[dict, dict]:
+    h, q, c = out["h"], out["z_quantized"], self.config
+    quantization, commitment = (h.detach() - q).pow(2).mean(), (h - q.detach()).pow(2).mean()
+    usage = F.one_hot(out["indices"], c.codebook_size).float()
+    perplexity = torch.stack([codebook_perplexity(usage[:, i]) for i in range(c.latent_dim)]).mean()
+    info = {"quantization": quantization, "commitment": commitment, "perplexity": perplexity}
+    info.update({f"codebook/{i:02d}_{k:02d}": v for i, row in enumerate(self.codebook.detach()) for k, v in enumerate(row)})
+    return {"quantization": c.quantization_weight * quantization, "commitment": c.commitment_weight * commitment}, info
 
-    def decayed_parameters(self) -> list[nn.Parameter]:
-        "Weight matrices and kernels of the encoder and decoder: what AdamW decays and the clip bounds."
-        return [p for part in (self.encoder, self.decoder) for name, p in part.named_parameters() if p.dim() > 1]
+@patch
+def decayed_parameters(self: QLAE) -> list[nn.Parameter]:
+    "Weight matrices and kernels of the encoder and decoder: what AdamW decays and the clip bounds."
+    return [p for part in (self.encoder, self.decoder) for name, p in part.named_parameters() if p.dim() > 1]
 
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        "AdamW with decoupled weight decay (and the element-wise clip) on `decayed_parameters`; the rest undecayed."
-        c = self.config
-        opts = super().make_optimizers()
-        decayed = {id(p) for p in self.decayed_parameters()}
-        groups = []
-        for g in opts["model"].param_groups:
-            groups.append({**g, "params": [p for p in g["params"] if id(p) in decayed], "weight_decay": c.weight_decay, "clip": c.grad_clip})
-            groups.append({**g, "params": [p for p in g["params"] if id(p) not in decayed], "weight_decay": 0.0, "clip": 0.0})
-        opts["model"] = ElementwiseClippedAdamW([g for g in groups if g["params"]], lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)
-        return opts
+# %% ../../nbs/24_factorqvae.ipynb #27ef3c3b
+@patch
+def make_optimizers(self: QLAE) -> dict[str, torch.optim.Optimizer]:
+    "AdamW with decoupled weight decay (and the element-wise clip) on `decayed_parameters`; the rest undecayed."
+    c = self.config
+    opts = super(QLAE, self).make_optimizers()
+    decayed = {id(p) for p in self.decayed_parameters()}
+    groups = []
+    for g in opts["model"].param_groups:
+        groups.append({**g, "params": [p for p in g["params"] if id(p) in decayed], "weight_decay": c.weight_decay, "clip": c.grad_clip})
+        groups.append({**g, "params": [p for p in g["params"] if id(p) not in decayed], "weight_decay": 0.0, "clip": 0.0})
+    opts["model"] = ElementwiseClippedAdamW([g for g in groups if g["params"]], lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)
+    return opts
 
-    @torch.no_grad()
-    def code_indices(self, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[1]
+# %% ../../nbs/24_factorqvae.ipynb #7b32ec89
+@patch
+@torch.no_grad()
+def code_indices(self: QLAE, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[1]
 
-    @torch.no_grad()
-    def latent(self, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[0]
+@patch
+@torch.no_grad()
+def latent(self: QLAE, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[0]
 
-    @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
+@patch
+@torch.no_grad()
+def codes(self: QLAE, x: torch.Tensor) -> torch.Tensor:
+    return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
 
 # %% ../../nbs/24_factorqvae.ipynb #8e64ea1d
 class HalfBatchTCDiscriminator(Regulariser):
@@ -365,32 +411,38 @@ class HalfBatchTCDiscriminator(Regulariser):
         self.real = None   # (step, detached features of the model step's batch)
         self.settings = config.attached["tc_discriminator"]
 
-    def adversary_optimizer(self) -> torch.optim.Optimizer: return discriminator_adam(self.parameters(), self.settings)
+# %% ../../nbs/24_factorqvae.ipynb #294f8c7d
+@patch
+def adversary_optimizer(self: HalfBatchTCDiscriminator) -> torch.optim.Optimizer: return discriminator_adam(self.parameters(), self.settings)
 
-    def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
-        features = out["tc_features"]
-        self.real = (step, features.detach())
-        tc = TCDiscriminator.tc_estimate(self.net(features))
-        gamma = model.weight(model.config.tc_gamma, step)
-        return {"tc": gamma * tc}, {"tc": tc, "tc_gamma": gamma}
+@patch
+def terms(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
+    features = out["tc_features"]
+    self.real = (step, features.detach())
+    tc = TCDiscriminator.tc_estimate(self.net(features))
+    gamma = model.weight(model.config.tc_gamma, step)
+    return {"tc": gamma * tc}, {"tc": tc, "tc_gamma": gamma}
 
-    @torch.no_grad()
-    def features(self, model: VAE, x: torch.Tensor) -> torch.Tensor:
-        "Training-mode features of `x` (fresh Gumbel noise), without the decoder."
-        return model.sample(model.encode(x))["tc_features"]
+@patch
+@torch.no_grad()
+def features(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor) -> torch.Tensor:
+    "Training-mode features of `x` (fresh Gumbel noise), without the decoder."
+    return model.sample(model.encode(x))["tc_features"]
 
-    def adversary_loss(self, model: VAE, x: torch.Tensor, step: int) -> dict:
-        half = len(x) // 2 if model.uses_half_batch() else 0
-        model_part, own_part = (x[:half], x[half:]) if half else (x, x)
-        real = self.real[1] if self.real is not None and self.real[0] == step else self.features(model, model_part)
-        fake = self.features(model, own_part)
-        fake = permute_dims(fake.view(len(fake), self.latents, -1)).flatten(1)
-        logits_real, logits_fake = self.net(real), self.net(fake)
-        zeros = torch.zeros(len(real), dtype=torch.long, device=real.device)
-        ones = torch.ones(len(fake), dtype=torch.long, device=fake.device)
-        loss = 0.5 * (F.cross_entropy(logits_real, zeros) + F.cross_entropy(logits_fake, ones))
-        accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_fake.argmax(1) == 1).float().mean())
-        return {"loss": loss, "accuracy": accuracy.detach(), "tc": TCDiscriminator.tc_estimate(logits_real).detach()}
+# %% ../../nbs/24_factorqvae.ipynb #03c89253
+@patch
+def adversary_loss(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor, step: int) -> dict:
+    half = len(x) // 2 if model.uses_half_batch() else 0
+    model_part, own_part = (x[:half], x[half:]) if half else (x, x)
+    real = self.real[1] if self.real is not None and self.real[0] == step else self.features(model, model_part)
+    fake = self.features(model, own_part)
+    fake = permute_dims(fake.view(len(fake), self.latents, -1)).flatten(1)
+    logits_real, logits_fake = self.net(real), self.net(fake)
+    zeros = torch.zeros(len(real), dtype=torch.long, device=real.device)
+    ones = torch.ones(len(fake), dtype=torch.long, device=fake.device)
+    loss = 0.5 * (F.cross_entropy(logits_real, zeros) + F.cross_entropy(logits_fake, ones))
+    accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_fake.argmax(1) == 1).float().mean())
+    return {"loss": loss, "accuracy": accuracy.detach(), "tc": TCDiscriminator.tc_estimate(logits_real).detach()}
 
 # %% ../../nbs/24_factorqvae.ipynb #0eb4f433
 class GaussianAE(AE):
