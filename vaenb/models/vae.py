@@ -145,25 +145,31 @@ class Regulariser(nn.Module):
     fields: type[RegulariserConfig] = RegulariserConfig   # the config fields it owns
     switch: str = ""                     # the field of `fields` that turns it on when non-zero
 
-    def terms(self, model: nn.Module, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
-        "(weighted terms added to the loss, diagnostics) for this batch."
-        raise NotImplementedError
+# %% ../../nbs/21_vae.ipynb #9bec290c
+@patch
+def terms(self: Regulariser, model: nn.Module, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
+    "(weighted terms added to the loss, diagnostics) for this batch."
+    raise NotImplementedError
 
-    def decode(self, model: nn.Module, out: dict) -> dict:
-        "Reconstruction entries (`x_logits` or `x_mean`) for `out`; only when `transforms_decoding`."
-        raise NotImplementedError
+@patch
+def decode(self: Regulariser, model: nn.Module, out: dict) -> dict:
+    "Reconstruction entries (`x_logits` or `x_mean`) for `out`; only when `transforms_decoding`."
+    raise NotImplementedError
 
-    def decode_mean(self, model: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        "Mean image in [0, 1] for latents `z` (traversals, reconstructions); only when `transforms_decoding`."
-        raise NotImplementedError
+@patch
+def decode_mean(self: Regulariser, model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    "Mean image in [0, 1] for latents `z` (traversals, reconstructions); only when `transforms_decoding`."
+    raise NotImplementedError
 
-    def adversary_loss(self, model: nn.Module, x: torch.Tensor, step: int) -> dict | None:
-        return None
+# %% ../../nbs/21_vae.ipynb #3298a0f2
+@patch
+def adversary_loss(self: Regulariser, model: nn.Module, x: torch.Tensor, step: int) -> dict | None:
+    return None
 
-    def adversary_optimizer(self) -> torch.optim.Optimizer:
-        "The optimiser of its parameters; only when `adversarial`."
-        raise NotImplementedError
-
+@patch
+def adversary_optimizer(self: Regulariser) -> torch.optim.Optimizer:
+    "The optimiser of its parameters; only when `adversarial`."
+    raise NotImplementedError
 
 # %% ../../nbs/21_vae.ipynb #adfbfbfe
 def register_regulariser(name: str, cls: type[Regulariser]):
@@ -347,6 +353,11 @@ def register_model(name: str, cls: type[VAE], **preset):
 
 def list_models() -> list[str]: return REGISTRY.names("model")
 
+# %% ../../nbs/21_vae.ipynb #6186e612
+register_model("vae", VAE, beta=1.0)
+register_model("betavae", VAE, beta=4.0)
+
+# %% ../../nbs/21_vae.ipynb #1734d870
 def model_config(name_or_config: str | dict | ModelConfig, **overrides) -> ModelConfig:
     "The validated config of a registry entry: its class's defaults, then the preset, then `overrides`."
     if isinstance(name_or_config, ModelConfig):
@@ -356,6 +367,7 @@ def model_config(name_or_config: str | dict | ModelConfig, **overrides) -> Model
     entry = REGISTRY.entry("model", d.get("model"))
     return entry.load().config_class.from_dict({**entry.info["preset"], **d})
 
+# %% ../../nbs/21_vae.ipynb #d163f887
 def create_model(name_or_config: str | dict | ModelConfig, device: str | torch.device | None = None, seed: int | None = None,
                  **overrides) -> VAE:
     "Build a model from a registry name, a config dict (with `model`) or a config, on `device` (default: CPU); `seed` draws its weights."
@@ -370,6 +382,3 @@ def create_model(name_or_config: str | dict | ModelConfig, device: str | torch.d
         if config.init == "xavier_all": xavier_all_(model)   # after construction: it covers every module a model adds
     if seed is not None: model.init_seed = seed
     return model.to(device or "cpu")
-
-register_model("vae", VAE, beta=1.0)
-register_model("betavae", VAE, beta=4.0)
