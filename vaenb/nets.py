@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from .core.registry import REGISTRY
 
 # %% auto #0
-__all__ = ['CONV_WIDTHS', 'ConvEncoder', 'ConvDecoder', 'MLPEncoder', 'MLPDecoder', 'Backbone', 'register_backbone',
-           'get_backbone', 'build_backbone', 'init_weights', 'xavier_all_']
+__all__ = ['CONV_WIDTHS', 'JL1ConvEncoder', 'ENCODER_KERNELS', 'DECODER_KERNELS', 'ConvEncoder', 'ConvDecoder', 'MLPEncoder',
+           'MLPDecoder', 'Backbone', 'register_backbone', 'get_backbone', 'build_backbone', 'ResidualBlock',
+           'ResNetEncoder', 'ResNetDecoder', 'MIPETConvEncoder', 'init_weights', 'xavier_all_']
 
 # %% ../nbs/20_nets.ipynb #438b648e
 def _check_image(channels: int, image_size: int, sizes: tuple[int, ...], backbone: str):
@@ -28,6 +30,7 @@ def _check_image(channels: int, image_size: int, sizes: tuple[int, ...], backbon
 # conv widths per image side: the 32×32 stack drops the second 32-channel layer, so both end in 64×4×4 (padded)
 CONV_WIDTHS = {64: (32, 32, 64, 64), 32: (32, 64, 64)}
 
+# %% ../nbs/20_nets.ipynb #f970c726
 class ConvEncoder(nn.Module):
     "The disentanglement_lib convolutional encoder: stride-2 convs (`padding` 1 or 0), FC `hidden`, FC `out_dim`, for `size`-pixel images."
     def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256, padding: int = 1,
@@ -43,14 +46,20 @@ class ConvEncoder(nn.Module):
         if out_dim % 2 == 0: offset[out_dim // 2:] = logvar_offset   # the second half of a Gaussian encoder's output is log σ²
         self.register_buffer("output_offset", offset, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
+# %% ../nbs/20_nets.ipynb #9dea826d
+@patch
+def forward(self: ConvEncoder, x: torch.Tensor) -> torch.Tensor: return self.net(x) + self.output_offset
 
+# %% ../nbs/20_nets.ipynb #4033dcbc
 class ConvDecoder(nn.Module):
-    "The disentanglement_lib deconvolutional decoder: FC `hidden`, FC 4·4·64, stride-2 deconvs to `size`-pixel logits."
-    def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 256, size: int = 64, backbone: str = "conv"):
+    "The disentanglement_lib deconvolutional decoder: `fc_layers` × FC `hidden` (1 there), FC 4·4·64, stride-2 deconvs to `size`-pixel logits."
+    def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 256, size: int = 64, backbone: str = "conv",
+                 fc_layers: int = 1):
         super().__init__()
         _check_image(channels, image_size, (size,), backbone)
-        self.fc = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64 * 4 * 4), nn.ReLU())
+        if fc_layers < 1: raise ValueError(f"fc_layers: expected an integer >= 1, found {fc_layers}")
+        fc_widths = (latent_dim, *[hidden] * fc_layers, 64 * 4 * 4)
+        self.fc = nn.Sequential(*[m for a, b in zip(fc_widths, fc_widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())])
         widths = (*reversed(CONV_WIDTHS[size]), channels)
         layers = []
         for i, (cin, cout) in enumerate(zip(widths, widths[1:])):
@@ -58,8 +67,10 @@ class ConvDecoder(nn.Module):
             if i < len(widths) - 2: layers.append(nn.ReLU())
         self.deconv = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, 64, 4, 4))
+# %% ../nbs/20_nets.ipynb #104f9335
+@patch
+def forward(self: ConvDecoder, z: torch.Tensor) -> torch.Tensor:
+    return self.deconv(self.fc(z).view(-1, 64, 4, 4))
 
 # %% ../nbs/20_nets.ipynb #b4f8cf9f
 class MLPEncoder(nn.Module):
@@ -107,13 +118,112 @@ register_backbone("conv", ConvEncoder, ConvDecoder, hidden=256)
 register_backbone("conv-unpadded", partial(ConvEncoder, padding=0), ConvDecoder, hidden=256)
 register_backbone("mlp", MLPEncoder, MLPDecoder, hidden=1200)
 
-# %% ../nbs/20_nets.ipynb #e4d236a6
-def _conv32(name: str, **encoder):
-    "The `conv` encoder/decoder pair at 32×32 pixels, registered as `name`."
-    register_backbone(name, partial(ConvEncoder, size=32, backbone=name, **encoder), partial(ConvDecoder, size=32, backbone=name), hidden=256)
+# %% ../nbs/20_nets.ipynb #9deaee7b
+# the disentanglement_lib encoder with VALID convs (64→31→14→6→2) and the log σ² half offset by −3
+JL1ConvEncoder = partial(ConvEncoder, padding=0, logvar_offset=-3.0, backbone="jl1conv")
 
-_conv32("conv32")
+register_backbone("jl1conv", JL1ConvEncoder, ConvDecoder, hidden=256)
+
+# %% ../nbs/20_nets.ipynb #e4d236a6
+def _conv32(name: str, fc_layers: int = 1, **encoder):
+    "The `conv` encoder/decoder pair at 32×32 pixels, with `fc_layers` hidden FC layers in the decoder, registered as `name`."
+    decoder = partial(ConvDecoder, size=32, backbone=name, fc_layers=fc_layers)
+    register_backbone(name, partial(ConvEncoder, size=32, backbone=name, **encoder), decoder, hidden=256)
+
+_conv32("conv32", fc_layers=2)
 _conv32("jl1conv32", padding=0, logvar_offset=-3.0)
+
+# %% ../nbs/20_nets.ipynb #bed86b47
+class ResidualBlock(nn.Module):
+    "DALL·E-style residual block: `skip(x) + gain · res(x)` with a `c_out/4`-channel bottleneck."
+    def __init__(self, c_in: int, c_out: int, n_layers: int, kernels: tuple[int, int, int, int]):
+        super().__init__()
+        hid = c_out // 4
+        widths = (c_in, hid, hid, hid, c_out)
+        layers = []
+        for cin, cout, k in zip(widths, widths[1:], kernels):
+            layers += [nn.ReLU(), nn.Conv2d(cin, cout, k, padding=k // 2)]
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        self.res = nn.Sequential(*layers)
+        self.gain = 1 / n_layers**2
+
+# %% ../nbs/20_nets.ipynb #c06424c6
+@patch
+def forward(self: ResidualBlock, x: torch.Tensor) -> torch.Tensor: return self.skip(x) + self.gain * self.res(x)
+
+ENCODER_KERNELS, DECODER_KERNELS = (3, 3, 3, 1), (1, 3, 3, 3)
+
+# %% ../nbs/20_nets.ipynb #227760e1
+def _check_resnet_image(channels: int, image_size: int, groups: int):
+    if channels < 1: raise ValueError(f"channels: expected an integer >= 1, found {channels}")
+    factor = 2 ** (groups - 1)
+    if image_size < factor or image_size % factor:
+        raise ValueError(f"image_size: the 'resnet' backbone with {groups} groups takes square images whose side is a multiple of {factor}, found {image_size}")
+
+def _residual_groups(c_in: int, widths: list[int], blocks: int, kernels: tuple[int, ...], between: Callable[[], nn.Module]) -> list[nn.Module]:
+    "`blocks` residual blocks per width in `widths`, `between()` (a pooling or an upsampling) after every group but the last."
+    layers, n_layers = [], len(widths) * blocks
+    for g, c_out in enumerate(widths):
+        layers += [ResidualBlock(c_in if b == 0 else c_out, c_out, n_layers, kernels) for b in range(blocks)]
+        if g < len(widths) - 1: layers.append(between())
+        c_in = c_out
+    return layers
+
+# %% ../nbs/20_nets.ipynb #061d88ee
+class ResNetEncoder(nn.Module):
+    "Residual encoder of FactorQVAE: conv, `groups` groups of residual blocks (max-pool between), a dense head."
+    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 128,
+                 width: int = 128, groups: int = 3, blocks_per_group: int = 2):
+        super().__init__()
+        _check_resnet_image(channels, image_size, groups)
+        widths = [width * 2**g for g in range(groups)]
+        stem = nn.Conv2d(channels, width, 3, padding=1)
+        self.features = nn.Sequential(stem, *_residual_groups(width, widths, blocks_per_group, ENCODER_KERNELS, lambda: nn.MaxPool2d(2)))
+        side = image_size // 2 ** (groups - 1)
+        self.head = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(widths[-1] * side * side, hidden), nn.ReLU(),
+                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+
+@patch
+def forward(self: ResNetEncoder, x: torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
+
+# %% ../nbs/20_nets.ipynb #57603585
+class ResNetDecoder(nn.Module):
+    "Residual decoder of FactorQVAE: a linear map to a `input_channels`×s×s grid, residual groups with upsampling, 1×1 conv."
+    def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 128,
+                 width: int = 128, groups: int = 3, blocks_per_group: int = 2, input_channels: int = 64):
+        super().__init__()   # `hidden` is accepted for the registry's signature: this decoder has no hidden dense layer
+        _check_resnet_image(channels, image_size, groups)
+        self.grid = (input_channels, image_size // 2 ** (groups - 1), image_size // 2 ** (groups - 1))
+        self.dense = nn.Linear(latent_dim, math.prod(self.grid))
+        widths = [width * 2 ** (groups - 1 - g) for g in range(groups)]
+        upsample = lambda: nn.Upsample(scale_factor=2, mode="nearest")
+        self.features = nn.Sequential(*_residual_groups(input_channels, widths, blocks_per_group, DECODER_KERNELS, upsample),
+                                      nn.ReLU(), nn.Conv2d(widths[-1], channels, 1))
+
+@patch
+def forward(self: ResNetDecoder, z: torch.Tensor) -> torch.Tensor: return self.features(self.dense(z).view(-1, *self.grid))
+
+register_backbone("resnet", ResNetEncoder, ResNetDecoder, hidden=128)
+
+# %% ../nbs/20_nets.ipynb #ee67fa68
+class MIPETConvEncoder(nn.Module):
+    "The MIPET-VAEs encoder: 4 unpadded 4×4 stride-2 convs (64×64 → 2×2), linear to `hidden` (no activation), linear heads."
+    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256):
+        super().__init__()
+        if image_size != 64: raise ValueError(f"image_size: the 'mipet-conv' backbone takes 64-pixel square images, found {image_size}")
+        widths = (channels, 32, 32, 64, 64)
+        self.convs = nn.Sequential(*[m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2), nn.ReLU())])
+        self.dense = nn.Linear(64 * 2 * 2, hidden)
+        # one head per posterior parameter (μ, log σ²), as in the reference: Xavier's fans then match it
+        self.heads = nn.ModuleList(nn.Linear(hidden, out_dim // 2) for _ in range(2)) if out_dim % 2 == 0 else \
+            nn.ModuleList([nn.Linear(hidden, out_dim)])
+
+@patch
+def forward(self: MIPETConvEncoder, x: torch.Tensor) -> torch.Tensor:
+    h = self.dense(self.convs(x).flatten(1))
+    return torch.cat([head(h) for head in self.heads], 1)
+
+register_backbone("mipet-conv", MIPETConvEncoder, ConvDecoder, hidden=256)
 
 # %% ../nbs/20_nets.ipynb #5ca3ec6d
 def init_weights(module: nn.Module, scheme: str = "xavier") -> nn.Module:

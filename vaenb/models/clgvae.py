@@ -9,6 +9,7 @@ import dataclasses
 import math
 
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from ..nets import init_weights
@@ -70,59 +71,74 @@ class CLGVAE(VAE):
             nn.Parameter(c.lie_init_scale * torch.randn(1, math.isqrt(g), math.isqrt(g)))
             for g, k in zip(c.subgroup_sizes, c.subspace_sizes) for _ in range(k))
 
-    def encoder_output_dim(self) -> int: return sum(self.config.subgroup_sizes)   # the group features g_E(x)
-    def decoder_input_dim(self) -> int: return sum(self.config.subgroup_sizes)
+# %% ../../nbs/23_clgvae.ipynb #e5192f97
+@patch
+def encoder_output_dim(self: CLGVAE) -> int: return sum(self.config.subgroup_sizes)   # the group features g_E(x)
 
-    def _subgroups(self):
-        "(feature slice, latent slice, basis [k, m, m]) per subgroup."
-        g0 = d0 = 0
-        for g, k in zip(self.config.subgroup_sizes, self.config.subspace_sizes):
-            yield slice(g0, g0 + g), slice(d0, d0 + k), torch.cat(list(self.lie_basis[d0:d0 + k]))
-            g0, d0 = g0 + g, d0 + k
+@patch
+def decoder_input_dim(self: CLGVAE) -> int: return sum(self.config.subgroup_sizes)
 
-    def encode(self, x: torch.Tensor) -> dict:
-        self.check_input(x)
-        feats = torch.sigmoid(self.encoder(x))
-        parts = [(mu_head(feats[:, fs]), lv_head(feats[:, fs]))
-                 for (fs, _, _), mu_head, lv_head in zip(self._subgroups(), self.to_mu, self.to_logvar)]
-        return {"mu": torch.cat([p[0] for p in parts], 1), "logvar": torch.cat([p[1] for p in parts], 1), "group_features": feats}
+@patch
+def _subgroups(self: CLGVAE):
+    "(feature slice, latent slice, basis [k, m, m]) per subgroup."
+    g0 = d0 = 0
+    for g, k in zip(self.config.subgroup_sizes, self.config.subspace_sizes):
+        yield slice(g0, g0 + g), slice(d0, d0 + k), torch.cat(list(self.lie_basis[d0:d0 + k]))
+        g0, d0 = g0 + g, d0 + k
 
-    def group_features(self, z: torch.Tensor) -> torch.Tensor:
-        "g_D(z): the flattened group elements exp(Σ_j z_j B_j) of every subgroup, shape `[..., G]`."
-        out = []
-        with torch.autocast(z.device.type, enabled=False):   # matrix exponentials in fp32, also inside a bf16 step
-            for _, ds, basis in self._subgroups():
-                algebra = torch.einsum("...k,kij->...ij", z[..., ds].float(), basis.float())
-                out.append(torch.linalg.matrix_exp(algebra).flatten(-2))
-        return torch.cat(out, -1)
+# %% ../../nbs/23_clgvae.ipynb #941944dd
+@patch
+def encode(self: CLGVAE, x: torch.Tensor) -> dict:
+    self.check_input(x)
+    feats = torch.sigmoid(self.encoder(x))
+    parts = [(mu_head(feats[:, fs]), lv_head(feats[:, fs]))
+             for (fs, _, _), mu_head, lv_head in zip(self._subgroups(), self.to_mu, self.to_logvar)]
+    return {"mu": torch.cat([p[0] for p in parts], 1), "logvar": torch.cat([p[1] for p in parts], 1), "group_features": feats}
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor: return self.decoder(self.group_features(z))
+# %% ../../nbs/23_clgvae.ipynb #9014253a
+@patch
+def group_features(self: CLGVAE, z: torch.Tensor) -> torch.Tensor:
+    "g_D(z): the flattened group elements exp(Σ_j z_j B_j) of every subgroup, shape `[..., G]`."
+    out = []
+    with torch.autocast(z.device.type, enabled=False):   # matrix exponentials in fp32, also inside a bf16 step
+        for _, ds, basis in self._subgroups():
+            algebra = torch.einsum("...k,kij->...ij", z[..., ds].float(), basis.float())
+            out.append(torch.linalg.matrix_exp(algebra).flatten(-2))
+    return torch.cat(out, -1)
 
-    def forward(self, x: torch.Tensor) -> dict:
-        if any(r.transforms_decoding for r in self.regularisers.values()):
-            out = super().forward(x)       # a regulariser decoded its own latents (MIPE: `z_hat`, [M, B, d])
-            out["decoded_group_features"] = self.group_features(out["z_hat"])
-        else:
-            out = self.encode(x)
-            out.update(self.sample(out))
-            feats = self.group_features(out["z"])
-            out.update(x_logits=self.decoder(feats), decoded_group_features=feats.unsqueeze(0))
-        if self.training and torch.rand(()).item() < self.config.forward_eq_prob:
-            out.pop("x_mean", None)
-            out["x_logits"] = self.decoder(out["group_features"])   # bypass z: decode g_E(x)
-        return out
+@patch
+def decode(self: CLGVAE, z: torch.Tensor) -> torch.Tensor: return self.decoder(self.group_features(z))
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
-        c = self.config
-        kl = gaussian_kl(out["mu"], out["logvar"]).sum(1).mean()
-        beta = self.weight(c.beta, step)
-        hessian = commutator = torch.zeros((), device=kl.device)
-        for _, _, basis in self._subgroups():
-            if basis.shape[0] > 1:
-                h, comm = lie_penalties(basis)
-                hessian, commutator = hessian + h, commutator + comm
-        group_rec = (out["group_features"] - out["decoded_group_features"]).pow(2).sum(-1).mean()
-        terms = {"kl": beta * kl, "hessian": c.hy_hes * hessian, "commutator": c.hy_commute * commutator, "group_rec": c.hy_rec * group_rec}
-        return terms, {"kl": kl, "beta": beta, "hessian": hessian, "commutator": commutator, "group_rec": group_rec}
+# %% ../../nbs/23_clgvae.ipynb #2e0e4a81
+@patch
+def forward(self: CLGVAE, x: torch.Tensor) -> dict:
+    if any(r.transforms_decoding for r in self.regularisers.values()):
+        out = super(CLGVAE, self).forward(x)       # a regulariser decoded its own latents (MIPE: `z_hat`, [M, B, d])
+        out["decoded_group_features"] = self.group_features(out["z_hat"])
+    else:
+        out = self.encode(x)
+        out.update(self.sample(out))
+        feats = self.group_features(out["z"])
+        out.update(x_logits=self.decoder(feats), decoded_group_features=feats.unsqueeze(0))
+    if self.training and torch.rand(()).item() < self.config.forward_eq_prob:
+        out.pop("x_mean", None)
+        out["x_logits"] = self.decoder(out["group_features"])   # bypass z: decode g_E(x)
+    return out
 
+# %% ../../nbs/23_clgvae.ipynb #d03997d0
+@patch
+def prior_terms(self: CLGVAE, out: dict, step: int) -> tuple[dict, dict]:
+    c = self.config
+    kl = gaussian_kl(out["mu"], out["logvar"]).sum(1).mean()
+    beta = self.weight(c.beta, step)
+    hessian = commutator = torch.zeros((), device=kl.device)
+    for _, _, basis in self._subgroups():
+        if basis.shape[0] > 1:
+            h, comm = lie_penalties(basis)
+            hessian, commutator = hessian + h, commutator + comm
+    group_rec = (out["group_features"] - out["decoded_group_features"]).pow(2).sum(-1).mean()
+    terms = {"kl": beta * kl, "hessian": c.hy_hes * hessian, "commutator": c.hy_commute * commutator, "group_rec": c.hy_rec * group_rec}
+    return terms, {"kl": kl, "beta": beta, "hessian": hessian, "commutator": commutator, "group_rec": group_rec}
+
+# %% ../../nbs/23_clgvae.ipynb #74cf813f
 register_model("clgvae", CLGVAE)

@@ -9,88 +9,19 @@ import dataclasses
 import math
 import typing
 
-import numpy as np
 import torch
+from fastcore.basics import patch
 import torch.nn.functional as F
 from torch import nn
 
 from ..regularisers.tc_discriminator import TCDiscriminator, discriminator_adam, discriminator_mlp, permute_dims
-from ..nets import register_backbone
 from .vae import ModelConfig, Regulariser, VAE, register_model
 
 # %% auto #0
-__all__ = ['ENCODER_KERNELS', 'DECODER_KERNELS', 'PAPER_IMAGE_SHAPE', 'ResidualBlock', 'ResNetEncoder', 'ResNetDecoder',
-           'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot', 'hard_one_hot', 'assignments',
-           'kl_to_uniform', 'codebook_perplexity', 'temperature_at', 'from_mean_reduction', 'AEConfig', 'BioAEConfig',
-           'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE', 'init_codebook', 'DVAE', 'QVAE', 'ElementwiseClippedAdamW',
-           'QLAE', 'HalfBatchTCDiscriminator', 'GaussianAE', 'codebook_usage', 'plot_codebook']
-
-# %% ../../nbs/24_factorqvae.ipynb #a399ab4a
-class ResidualBlock(nn.Module):
-    "DALL·E-style residual block: `skip(x) + gain · res(x)` with a `c_out/4`-channel bottleneck."
-    def __init__(self, c_in: int, c_out: int, n_layers: int, kernels: tuple[int, int, int, int]):
-        super().__init__()
-        hid = c_out // 4
-        widths = (c_in, hid, hid, hid, c_out)
-        layers = []
-        for cin, cout, k in zip(widths, widths[1:], kernels):
-            layers += [nn.ReLU(), nn.Conv2d(cin, cout, k, padding=k // 2)]
-        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
-        self.res = nn.Sequential(*layers)
-        self.gain = 1 / n_layers**2
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.skip(x) + self.gain * self.res(x)
-
-ENCODER_KERNELS, DECODER_KERNELS = (3, 3, 3, 1), (1, 3, 3, 3)
-
-def _check_resnet_image(channels: int, image_size: int, groups: int):
-    if channels < 1: raise ValueError(f"channels: expected an integer >= 1, found {channels}")
-    factor = 2 ** (groups - 1)
-    if image_size < factor or image_size % factor:
-        raise ValueError(f"image_size: the 'resnet' backbone with {groups} groups takes square images whose side is a multiple of {factor}, found {image_size}")
-
-class ResNetEncoder(nn.Module):
-    "Residual encoder of FactorQVAE: conv, `groups` groups of residual blocks (max-pool between), a dense head."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 128,
-                 width: int = 128, groups: int = 3, blocks_per_group: int = 2):
-        super().__init__()
-        _check_resnet_image(channels, image_size, groups)
-        n_layers = groups * blocks_per_group
-        stages, c_in = [nn.Conv2d(channels, width, 3, padding=1)], width
-        for g in range(groups):
-            c_out = width * 2**g
-            for b in range(blocks_per_group):
-                stages.append(ResidualBlock(c_in if b == 0 else c_out, c_out, n_layers, ENCODER_KERNELS))
-            if g < groups - 1: stages.append(nn.MaxPool2d(2))
-            c_in = c_out
-        self.features = nn.Sequential(*stages)
-        side = image_size // 2 ** (groups - 1)
-        self.head = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(c_in * side * side, hidden), nn.ReLU(),
-                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
-
-class ResNetDecoder(nn.Module):
-    "Residual decoder of FactorQVAE: a linear map to a `input_channels`×s×s grid, residual groups with upsampling, 1×1 conv."
-    def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 128,
-                 width: int = 128, groups: int = 3, blocks_per_group: int = 2, input_channels: int = 64):
-        super().__init__()   # `hidden` is accepted for the registry's signature: this decoder has no hidden dense layer
-        _check_resnet_image(channels, image_size, groups)
-        n_layers = groups * blocks_per_group
-        self.grid = (input_channels, image_size // 2 ** (groups - 1), image_size // 2 ** (groups - 1))
-        self.dense = nn.Linear(latent_dim, math.prod(self.grid))
-        stages, c_in = [], input_channels
-        for g in range(groups):
-            c_out = width * 2 ** (groups - 1 - g)
-            for b in range(blocks_per_group):
-                stages.append(ResidualBlock(c_in if b == 0 else c_out, c_out, n_layers, DECODER_KERNELS))
-            if g < groups - 1: stages.append(nn.Upsample(scale_factor=2, mode="nearest"))
-            c_in = c_out
-        self.features = nn.Sequential(*stages, nn.ReLU(), nn.Conv2d(c_in, channels, 1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor: return self.features(self.dense(z).view(-1, *self.grid))
-
-register_backbone("resnet", ResNetEncoder, ResNetDecoder, hidden=128)
+__all__ = ['PAPER_IMAGE_SHAPE', 'init_normal_', 'squared_distances', 'gumbel_noise', 'relaxed_one_hot', 'hard_one_hot',
+           'assignments', 'kl_to_uniform', 'codebook_perplexity', 'temperature_at', 'from_mean_reduction', 'AEConfig',
+           'BioAEConfig', 'CodebookConfig', 'QLAEConfig', 'AE', 'BioAE', 'init_codebook', 'DVAE', 'QVAE',
+           'ElementwiseClippedAdamW', 'QLAE', 'HalfBatchTCDiscriminator', 'GaussianAE']
 
 # %% ../../nbs/24_factorqvae.ipynb #8bdef7df
 def init_normal_(module: nn.Module, std: float) -> nn.Module:
@@ -223,55 +154,73 @@ class AE(VAE):
         super().__init__(config)
         if config.init_std > 0: init_normal_(self, config.init_std)
 
-    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
-        "What the encoder sees: the official x − 0.5 with the linear output, else x."
-        return x - 0.5 if self.config.decoder_output == "linear" else x
+# %% ../../nbs/24_factorqvae.ipynb #8d012625
+@patch
+def encoder_input(self: AE, x: torch.Tensor) -> torch.Tensor:
+    "What the encoder sees: the official x − 0.5 with the linear output, else x."
+    return x - 0.5 if self.config.decoder_output == "linear" else x
 
-    def encode(self, x: torch.Tensor) -> dict:
-        self.check_input(x)
-        return {"h": self.encoder(self.encoder_input(x))}
+@patch
+def encode(self: AE, x: torch.Tensor) -> dict:
+    self.check_input(x)
+    return {"h": self.encoder(self.encoder_input(x))}
 
-    def sample(self, post: dict) -> dict: return {"z": post["h"]}
+@patch
+def sample(self: AE, post: dict) -> dict: return {"z": post["h"]}
 
-    def forward(self, x: torch.Tensor) -> dict:
-        out = super().forward(x)
-        if self.config.decoder_output == "linear" and "x_logits" in out:
-            out["x_mean"] = out.pop("x_logits") + 0.5
-        return out
+# %% ../../nbs/24_factorqvae.ipynb #8684a003
+@patch
+def forward(self: AE, x: torch.Tensor) -> dict:
+    out = super(AE, self).forward(x)
+    if self.config.decoder_output == "linear" and "x_logits" in out:
+        out["x_mean"] = out.pop("x_logits") + 0.5
+    return out
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]: return {}, {}
+@patch
+def prior_terms(self: AE, out: dict, step: int) -> tuple[dict, dict]: return {}, {}
 
-    def regulariser_class(self, name: str):
-        "FactorQVAE's own discriminator (below) takes the place of the generic FactorVAE attachment."
-        return HalfBatchTCDiscriminator if name == "tc_discriminator" else super().regulariser_class(name)
+@patch
+def regulariser_class(self: AE, name: str):
+    "FactorQVAE's own discriminator (below) takes the place of the generic FactorVAE attachment."
+    return HalfBatchTCDiscriminator if name == "tc_discriminator" else super(AE, self).regulariser_class(name)
 
-    def tc_feature_dim(self) -> int: return self.config.latent_dim
+@patch
+def tc_feature_dim(self: AE) -> int: return self.config.latent_dim
 
-    def uses_half_batch(self) -> bool: return bool(self.config.tc_half_batch and self.config.tc_gamma > 0)
+# %% ../../nbs/24_factorqvae.ipynb #f969d948
+@patch
+def uses_half_batch(self: AE) -> bool: return bool(self.config.tc_half_batch and self.config.tc_gamma > 0)
 
-    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
-        "The model's terms; with a TC discriminator and `tc_half_batch`, on the first half of `x` only."
-        return super().loss(x[: len(x) // 2] if self.uses_half_batch() else x, step)
+@patch
+def loss(self: AE, x: torch.Tensor, step: int = 0) -> dict:
+    "The model's terms; with a TC discriminator and `tc_half_batch`, on the first half of `x` only."
+    return super(AE, self).loss(x[: len(x) // 2] if self.uses_half_batch() else x, step)
 
-    @torch.no_grad()
-    def latent(self, x: torch.Tensor) -> torch.Tensor:
-        "The deterministic latent that evaluation decodes (the encoder output here)."
-        return self.encode(x)["h"]
+@patch
+@torch.no_grad()
+def latent(self: AE, x: torch.Tensor) -> torch.Tensor:
+    "The deterministic latent that evaluation decodes (the encoder output here)."
+    return self.encode(x)["h"]
 
-    @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor: return self.latent(x)
+@patch
+@torch.no_grad()
+def codes(self: AE, x: torch.Tensor) -> torch.Tensor: return self.latent(x)
 
-    @torch.no_grad()
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        "The mean image in [0, 1] for latents `z` (traversals and reconstructions)."
-        y = self.decode(z)
-        return (y + 0.5).clamp(0, 1) if self.config.decoder_output == "linear" else torch.sigmoid(y)
+# %% ../../nbs/24_factorqvae.ipynb #24edf524
+@patch
+@torch.no_grad()
+def decode_mean(self: AE, z: torch.Tensor) -> torch.Tensor:
+    "The mean image in [0, 1] for latents `z` (traversals and reconstructions)."
+    y = self.decode(z)
+    return (y + 0.5).clamp(0, 1) if self.config.decoder_output == "linear" else torch.sigmoid(y)
 
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        "Mean reconstruction in [0, 1], decoding `latent(x)`."
-        return self.decode_mean(self.latent(x))
+@patch
+@torch.no_grad()
+def reconstruct(self: AE, x: torch.Tensor) -> torch.Tensor:
+    "Mean reconstruction in [0, 1], decoding `latent(x)`."
+    return self.decode_mean(self.latent(x))
 
+# %% ../../nbs/24_factorqvae.ipynb #a80f4bd1
 class BioAE(AE):
     "AE with BioAE's non-negativity and activity penalties (the official FactorQVAE port)."
     config_class = BioAEConfig
@@ -300,51 +249,66 @@ class DVAE(AE):
         self.codebook = nn.Parameter(init_codebook((config.codebook_size,), config.codebook_init))
         self.temperature = config.temperature   # set from the step by `loss` and `adversary_loss`
 
-    @property
-    def posterior_params(self) -> int: return self.config.codebook_size
+# %% ../../nbs/24_factorqvae.ipynb #b15a227e
+@patch(as_prop=True)
+def posterior_params(self: DVAE) -> int: return self.config.codebook_size
 
-    def tc_feature_dim(self) -> int: return self.config.latent_dim * self.config.codebook_size
+@patch
+def tc_feature_dim(self: DVAE) -> int: return self.config.latent_dim * self.config.codebook_size
 
-    def set_step(self, step: int):
-        c = self.config
-        self.temperature = temperature_at(step, c.temperature, c.temperature_decay)
+@patch
+def set_step(self: DVAE, step: int):
+    c = self.config
+    self.temperature = temperature_at(step, c.temperature, c.temperature_decay)
 
-    def encode(self, x: torch.Tensor) -> dict:
-        self.check_input(x)
-        return {"logits": self.encoder(self.encoder_input(x)).view(len(x), self.config.latent_dim, self.config.codebook_size)}
+@patch
+def encode(self: DVAE, x: torch.Tensor) -> dict:
+    self.check_input(x)
+    return {"logits": self.encoder(self.encoder_input(x)).view(len(x), self.config.latent_dim, self.config.codebook_size)}
 
-    def sample(self, post: dict) -> dict:
-        w = assignments(post["logits"], self.temperature, self.training)
-        return {"z": w @ self.codebook, "weights": w, "tc_features": w.flatten(1)}
+# %% ../../nbs/24_factorqvae.ipynb #130fe81e
+@patch
+def sample(self: DVAE, post: dict) -> dict:
+    w = assignments(post["logits"], self.temperature, self.training)
+    return {"z": w @ self.codebook, "weights": w, "tc_features": w.flatten(1)}
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
-        kl = kl_to_uniform(out["logits"]).sum(1).mean()
-        beta = self.weight(self.config.beta, step)
-        info = {"kl": kl, "beta": beta, "temperature": self.temperature, "perplexity": codebook_perplexity(out["weights"])}
-        info.update({f"codebook/{k:02d}": v for k, v in enumerate(self.codebook.detach())})
-        return {"kl": beta * kl}, info
+@patch
+def prior_terms(self: DVAE, out: dict, step: int) -> tuple[dict, dict]:
+    kl = kl_to_uniform(out["logits"]).sum(1).mean()
+    beta = self.weight(self.config.beta, step)
+    info = {"kl": kl, "beta": beta, "temperature": self.temperature, "perplexity": codebook_perplexity(out["weights"])}
+    info.update({f"codebook/{k:02d}": v for k, v in enumerate(self.codebook.detach())})
+    return {"kl": beta * kl}, info
 
-    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
-        self.set_step(step)
-        return super().loss(x, step)
+# %% ../../nbs/24_factorqvae.ipynb #7bfcff37
+@patch
+def loss(self: DVAE, x: torch.Tensor, step: int = 0) -> dict:
+    self.set_step(step)
+    return super(DVAE, self).loss(x, step)
 
-    def adversary_loss(self, x: torch.Tensor, step: int = 0) -> dict | None:
-        self.set_step(step)
-        return super().adversary_loss(x, step)
+@patch
+def adversary_loss(self: DVAE, x: torch.Tensor, step: int = 0) -> dict | None:
+    self.set_step(step)
+    return super(DVAE, self).adversary_loss(x, step)
 
-    @torch.no_grad()
-    def code_indices(self, x: torch.Tensor) -> torch.Tensor:
-        "Index of the hard (most probable) code of each latent, `[B, n]`."
-        return self.encode(x)["logits"].argmax(-1)
+@patch
+@torch.no_grad()
+def code_indices(self: DVAE, x: torch.Tensor) -> torch.Tensor:
+    "Index of the hard (most probable) code of each latent, `[B, n]`."
+    return self.encode(x)["logits"].argmax(-1)
 
-    @torch.no_grad()
-    def latent(self, x: torch.Tensor) -> torch.Tensor: return self.codebook[self.code_indices(x)]
+# %% ../../nbs/24_factorqvae.ipynb #eb6c2b93
+@patch
+@torch.no_grad()
+def latent(self: DVAE, x: torch.Tensor) -> torch.Tensor: return self.codebook[self.code_indices(x)]
 
-    @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        "Per latent: the hard code's value (`codes_as='value'`) or its index (`'index'`, the official choice)."
-        return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
+@patch
+@torch.no_grad()
+def codes(self: DVAE, x: torch.Tensor) -> torch.Tensor:
+    "Per latent: the hard code's value (`codes_as='value'`) or its index (`'index'`, the official choice)."
+    return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
 
+# %% ../../nbs/24_factorqvae.ipynb #8d6c1b74
 class QVAE(DVAE):
     "Scalar quantization: n encoder scalars, logits −(z_i − c_k)² against a global codebook of K scalars."
     posterior_params = 1
@@ -373,50 +337,62 @@ class QLAE(AE):
         super().__init__(config)
         self.codebook = nn.Parameter(init_codebook((config.latent_dim, config.codebook_size), config.codebook_init))
 
-    def nearest(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "The nearest value of each latent's own codebook, and its index, `[B, n]` each."
-        idx = (h.unsqueeze(-1) - self.codebook).abs().argmin(-1)
-        return self.codebook[torch.arange(h.shape[1], device=h.device), idx], idx
+# %% ../../nbs/24_factorqvae.ipynb #fc377728
+@patch
+def nearest(self: QLAE, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "The nearest value of each latent's own codebook, and its index, `[B, n]` each."
+    idx = (h.unsqueeze(-1) - self.codebook).abs().argmin(-1)
+    return self.codebook[torch.arange(h.shape[1], device=h.device), idx], idx
 
-    def sample(self, post: dict) -> dict:
-        h = post["h"]
-        quantized, idx = self.nearest(h)
-        return {"z": h + (quantized - h).detach(), "z_quantized": quantized, "indices": idx}
+@patch
+def sample(self: QLAE, post: dict) -> dict:
+    h = post["h"]
+    quantized, idx = self.nearest(h)
+    return {"z": h + (quantized - h).detach(), "z_quantized": quantized, "indices": idx}
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
-        h, q, c = out["h"], out["z_quantized"], self.config
-        quantization, commitment = (h.detach() - q).pow(2).mean(), (h - q.detach()).pow(2).mean()
-        usage = F.one_hot(out["indices"], c.codebook_size).float()
-        perplexity = torch.stack([codebook_perplexity(usage[:, i]) for i in range(c.latent_dim)]).mean()
-        info = {"quantization": quantization, "commitment": commitment, "perplexity": perplexity}
-        info.update({f"codebook/{i:02d}_{k:02d}": v for i, row in enumerate(self.codebook.detach()) for k, v in enumerate(row)})
-        return {"quantization": c.quantization_weight * quantization, "commitment": c.commitment_weight * commitment}, info
+# %% ../../nbs/24_factorqvae.ipynb #f5cf1abc
+@patch
+def prior_terms(self: QLAE, out: dict, step: int) -> tuple[dict, dict]:
+    h, q, c = out["h"], out["z_quantized"], self.config
+    quantization, commitment = (h.detach() - q).pow(2).mean(), (h - q.detach()).pow(2).mean()
+    usage = F.one_hot(out["indices"], c.codebook_size).float()
+    perplexity = torch.stack([codebook_perplexity(usage[:, i]) for i in range(c.latent_dim)]).mean()
+    info = {"quantization": quantization, "commitment": commitment, "perplexity": perplexity}
+    info.update({f"codebook/{i:02d}_{k:02d}": v for i, row in enumerate(self.codebook.detach()) for k, v in enumerate(row)})
+    return {"quantization": c.quantization_weight * quantization, "commitment": c.commitment_weight * commitment}, info
 
-    def decayed_parameters(self) -> list[nn.Parameter]:
-        "Weight matrices and kernels of the encoder and decoder: what AdamW decays and the clip bounds."
-        return [p for part in (self.encoder, self.decoder) for name, p in part.named_parameters() if p.dim() > 1]
+@patch
+def decayed_parameters(self: QLAE) -> list[nn.Parameter]:
+    "Weight matrices and kernels of the encoder and decoder: what AdamW decays and the clip bounds."
+    return [p for part in (self.encoder, self.decoder) for name, p in part.named_parameters() if p.dim() > 1]
 
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        "AdamW with decoupled weight decay (and the element-wise clip) on `decayed_parameters`; the rest undecayed."
-        c = self.config
-        opts = super().make_optimizers()
-        decayed = {id(p) for p in self.decayed_parameters()}
-        groups = []
-        for g in opts["model"].param_groups:
-            groups.append({**g, "params": [p for p in g["params"] if id(p) in decayed], "weight_decay": c.weight_decay, "clip": c.grad_clip})
-            groups.append({**g, "params": [p for p in g["params"] if id(p) not in decayed], "weight_decay": 0.0, "clip": 0.0})
-        opts["model"] = ElementwiseClippedAdamW([g for g in groups if g["params"]], lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)
-        return opts
+# %% ../../nbs/24_factorqvae.ipynb #27ef3c3b
+@patch
+def make_optimizers(self: QLAE) -> dict[str, torch.optim.Optimizer]:
+    "AdamW with decoupled weight decay (and the element-wise clip) on `decayed_parameters`; the rest undecayed."
+    c = self.config
+    opts = super(QLAE, self).make_optimizers()
+    decayed = {id(p) for p in self.decayed_parameters()}
+    groups = []
+    for g in opts["model"].param_groups:
+        groups.append({**g, "params": [p for p in g["params"] if id(p) in decayed], "weight_decay": c.weight_decay, "clip": c.grad_clip})
+        groups.append({**g, "params": [p for p in g["params"] if id(p) not in decayed], "weight_decay": 0.0, "clip": 0.0})
+    opts["model"] = ElementwiseClippedAdamW([g for g in groups if g["params"]], lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)
+    return opts
 
-    @torch.no_grad()
-    def code_indices(self, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[1]
+# %% ../../nbs/24_factorqvae.ipynb #7b32ec89
+@patch
+@torch.no_grad()
+def code_indices(self: QLAE, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[1]
 
-    @torch.no_grad()
-    def latent(self, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[0]
+@patch
+@torch.no_grad()
+def latent(self: QLAE, x: torch.Tensor) -> torch.Tensor: return self.nearest(self.encode(x)["h"])[0]
 
-    @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
+@patch
+@torch.no_grad()
+def codes(self: QLAE, x: torch.Tensor) -> torch.Tensor:
+    return self.code_indices(x).float() if self.config.codes_as == "index" else self.latent(x)
 
 # %% ../../nbs/24_factorqvae.ipynb #8e64ea1d
 class HalfBatchTCDiscriminator(Regulariser):
@@ -434,32 +410,38 @@ class HalfBatchTCDiscriminator(Regulariser):
         self.real = None   # (step, detached features of the model step's batch)
         self.settings = config.attached["tc_discriminator"]
 
-    def adversary_optimizer(self) -> torch.optim.Optimizer: return discriminator_adam(self.parameters(), self.settings)
+# %% ../../nbs/24_factorqvae.ipynb #294f8c7d
+@patch
+def adversary_optimizer(self: HalfBatchTCDiscriminator) -> torch.optim.Optimizer: return discriminator_adam(self.parameters(), self.settings)
 
-    def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
-        features = out["tc_features"]
-        self.real = (step, features.detach())
-        tc = TCDiscriminator.tc_estimate(self.net(features))
-        gamma = model.weight(model.config.tc_gamma, step)
-        return {"tc": gamma * tc}, {"tc": tc, "tc_gamma": gamma}
+@patch
+def terms(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
+    features = out["tc_features"]
+    self.real = (step, features.detach())
+    tc = TCDiscriminator.tc_estimate(self.net(features))
+    gamma = model.weight(model.config.tc_gamma, step)
+    return {"tc": gamma * tc}, {"tc": tc, "tc_gamma": gamma}
 
-    @torch.no_grad()
-    def features(self, model: VAE, x: torch.Tensor) -> torch.Tensor:
-        "Training-mode features of `x` (fresh Gumbel noise), without the decoder."
-        return model.sample(model.encode(x))["tc_features"]
+@patch
+@torch.no_grad()
+def features(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor) -> torch.Tensor:
+    "Training-mode features of `x` (fresh Gumbel noise), without the decoder."
+    return model.sample(model.encode(x))["tc_features"]
 
-    def adversary_loss(self, model: VAE, x: torch.Tensor, step: int) -> dict:
-        half = len(x) // 2 if model.uses_half_batch() else 0
-        model_part, own_part = (x[:half], x[half:]) if half else (x, x)
-        real = self.real[1] if self.real is not None and self.real[0] == step else self.features(model, model_part)
-        fake = self.features(model, own_part)
-        fake = permute_dims(fake.view(len(fake), self.latents, -1)).flatten(1)
-        logits_real, logits_fake = self.net(real), self.net(fake)
-        zeros = torch.zeros(len(real), dtype=torch.long, device=real.device)
-        ones = torch.ones(len(fake), dtype=torch.long, device=fake.device)
-        loss = 0.5 * (F.cross_entropy(logits_real, zeros) + F.cross_entropy(logits_fake, ones))
-        accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_fake.argmax(1) == 1).float().mean())
-        return {"loss": loss, "accuracy": accuracy.detach(), "tc": TCDiscriminator.tc_estimate(logits_real).detach()}
+# %% ../../nbs/24_factorqvae.ipynb #03c89253
+@patch
+def adversary_loss(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor, step: int) -> dict:
+    half = len(x) // 2 if model.uses_half_batch() else 0
+    model_part, own_part = (x[:half], x[half:]) if half else (x, x)
+    real = self.real[1] if self.real is not None and self.real[0] == step else self.features(model, model_part)
+    fake = self.features(model, own_part)
+    fake = permute_dims(fake.view(len(fake), self.latents, -1)).flatten(1)
+    logits_real, logits_fake = self.net(real), self.net(fake)
+    zeros = torch.zeros(len(real), dtype=torch.long, device=real.device)
+    ones = torch.ones(len(fake), dtype=torch.long, device=fake.device)
+    loss = 0.5 * (F.cross_entropy(logits_real, zeros) + F.cross_entropy(logits_fake, ones))
+    accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_fake.argmax(1) == 1).float().mean())
+    return {"loss": loss, "accuracy": accuracy.detach(), "tc": TCDiscriminator.tc_estimate(logits_real).detach()}
 
 # %% ../../nbs/24_factorqvae.ipynb #0eb4f433
 class GaussianAE(AE):
@@ -495,35 +477,3 @@ register_model("qlae", QLAE)
 register_model("fq_vae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4))
 register_model("fq_factorvae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4),
                tc_gamma=from_mean_reduction(1e-4), **_DISCRIMINATOR)
-
-# %% ../../nbs/24_factorqvae.ipynb #b474f56a
-@torch.no_grad()
-def codebook_usage(model: DVAE | QLAE, images: torch.Tensor) -> torch.Tensor:
-    "How many (image, latent) pairs pick each code in evaluation mode: `[K]` (global codebook) or `[n, K]` (QLAE)."
-    was_training = model.training
-    idx = model.eval().code_indices(images)
-    model.train(was_training)
-    K = model.config.codebook_size
-    if isinstance(model, QLAE): return torch.stack([torch.bincount(idx[:, i], minlength=K) for i in range(idx.shape[1])])
-    return torch.bincount(idx.flatten(), minlength=K)
-
-def plot_codebook(model: DVAE | QLAE, images: torch.Tensor, history=None):
-    "Codebook values against their usage on `images`; with a training log (DataFrame), perplexity and values over steps."
-    import matplotlib.pyplot as plt
-    values, usage = model.codebook.detach().cpu(), codebook_usage(model, images).cpu()
-    panels = 1 if history is None else 3
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.2), squeeze=False)
-    ax = axes[0, 0]
-    if values.dim() == 1:
-        ax.bar(values.numpy(), usage.numpy(), width=0.02 * float(values.max() - values.min() + 1e-6))
-        ax.set(xlabel="code value", ylabel="assignments", title=f"{int((usage > 0).sum())}/{len(values)} codes used")
-    else:
-        for i, (v, u) in enumerate(zip(values, usage)):
-            ax.scatter(v.numpy(), np.full(len(v), i), s=8 + 60 * (u / max(int(u.max()), 1)).numpy())
-        ax.set(xlabel="code value", ylabel="latent", title="per-latent codebooks (size: usage)")
-    if history is not None:
-        axes[0, 1].plot(history["step"], history["info/perplexity"]); axes[0, 1].set(xlabel="step", title="codebook perplexity")
-        cols = [c for c in history.columns if c.startswith("info/codebook/")]
-        axes[0, 2].plot(history["step"], history[cols].to_numpy(), lw=0.8); axes[0, 2].set(xlabel="step", title="codebook values")
-    fig.tight_layout()
-    return fig

@@ -5,81 +5,13 @@
 # %% ../../nbs/25_jl1vae.ipynb #20409008
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from functools import partial
-
-import numpy as np
-import torch
-
-from ..nets import ConvDecoder, ConvEncoder, register_backbone
 from .vae import VAE, register_model
-from ..regularisers.jacobian_l1 import decoder_jacobian
 
 # %% auto #0
-__all__ = ['JL1ConvEncoder', 'JL1_PRESETS', 'jacobian_columns', 'plot_jacobian_columns', 'plot_local_metric']
-
-# %% ../../nbs/25_jl1vae.ipynb #23495c2c
-# the disentanglement_lib encoder with VALID convs (64→31→14→6→2) and the log σ² half offset by −3
-JL1ConvEncoder = partial(ConvEncoder, padding=0, logvar_offset=-3.0, backbone="jl1conv")
-
-register_backbone("jl1conv", JL1ConvEncoder, ConvDecoder, hidden=256)
+__all__ = ['JL1_PRESETS']
 
 # %% ../../nbs/25_jl1vae.ipynb #5b176500
 # threedots only: vaenb has no MPI3D-multi dataset (the official β = γ = 0.01 run is recorded in the table above)
 JL1_PRESETS = {"threedots": dict(channels=1, beta=4.0, jl1_gamma=0.1, warmup_steps=100_000, lr=1e-4)}
 _ARCHITECTURE = dict(backbone="jl1conv", init="torch", latent_dim=10, recon="bernoulli")
 register_model("jl1vae", VAE, **_ARCHITECTURE, **JL1_PRESETS["threedots"])
-
-# %% ../../nbs/25_jl1vae.ipynb #79149b4a
-def jacobian_columns(model: VAE, image: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, np.ndarray]:
-    "Exact columns `[d, C, H, W]` of σ(decoder) at μ of one `image [C, H, W]`, sorted by decreasing squared norm, and that order."
-    image = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)
-    if image.dim() == 3: image = image[None]
-    if image.dim() != 4 or len(image) != 1:
-        raise ValueError(f"image: expected one image [C, H, W] (or [1, C, H, W]), found shape {tuple(image.shape)}")
-    precise = _copy_as(model, dtype)
-    image = image.to(device=precise.device, dtype=dtype)
-    with torch.no_grad(): mu = precise.codes(image)
-    cols = decoder_jacobian(lambda latent: torch.sigmoid(precise.decode(latent)), mu)[0].detach()
-    order = torch.argsort(cols.flatten(1).pow(2).sum(1), descending=True)
-    return cols[order].cpu().numpy(), order.cpu().numpy()
-
-def _copy_as(model: VAE, dtype: torch.dtype) -> VAE:
-    "A copy of `model` in `dtype`, in eval mode (the original is untouched)."
-    copy = type(model)(model.config).to(device=model.device)
-    copy.load_state_dict(model.state_dict())
-    return copy.to(dtype).eval()
-
-def plot_jacobian_columns(models: Mapping[str, VAE], image, top_k: int | None = 6, gain: float = 20 / 255):
-    "One row per model: the input, then its `top_k` most active Jacobian columns (mid-grey = 0)."
-    image = np.asarray(image, dtype=np.float32)
-    columns = {name: jacobian_columns(m, image) for name, m in models.items()}
-    k = min(top_k or 10**9, min(len(c) for c, _ in columns.values()))
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(models), k + 1, figsize=(1.3 * (k + 1), 1.4 * len(models)), squeeze=False)
-    for row, (name, (cols, order)) in zip(axes, columns.items()):
-        row[0].imshow(image.transpose(1, 2, 0).squeeze(-1) if image.shape[0] == 1 else image.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1)
-        row[0].set_ylabel(name, fontsize=8); row[0].set_title("input", fontsize=8)
-        for ax, col, latent in zip(row[1:], cols[:k], order[:k]):
-            shown = np.clip(0.5 + gain * col, 0, 1).transpose(1, 2, 0)
-            ax.imshow(shown.squeeze(-1) if shown.shape[-1] == 1 else shown, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"z{latent}", fontsize=8)
-        for ax in row: ax.set_xticks([]); ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-# %% ../../nbs/25_jl1vae.ipynb #ed56c392
-def plot_local_metric(results: Mapping[str, Mapping[str, float] | Sequence[Mapping[str, float]]], metric: str = "local_mig", ax=None):
-    "Mean ± 2·std over runs of `metric` against the radius ρ, one line per model; `results[model]` = `local_metrics` output per run."
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4, 3))
-    for name, runs in results.items():
-        runs = [runs] if isinstance(runs, Mapping) else list(runs)
-        radii = sorted({float(key.split("@")[1]) for run in runs for key in run if key.split("@")[0] == metric})
-        if not radii: raise ValueError(f"results[{name!r}]: expected keys '{metric}@<radius>', found {sorted(runs[0])}")
-        values = np.array([[run[f"{metric}@{r:g}"] for r in radii] for run in runs], dtype=np.float64)
-        mean, std = values.mean(0), values.std(0)
-        line, = ax.plot(radii, mean, marker="o", label=name)
-        ax.fill_between(radii, mean - 2 * std, mean + 2 * std, color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("locality radius ρ"); ax.set_ylabel(metric.replace("_", " ")); ax.legend(fontsize=8)
-    return ax

@@ -145,25 +145,31 @@ class Regulariser(nn.Module):
     fields: type[RegulariserConfig] = RegulariserConfig   # the config fields it owns
     switch: str = ""                     # the field of `fields` that turns it on when non-zero
 
-    def terms(self, model: nn.Module, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
-        "(weighted terms added to the loss, diagnostics) for this batch."
-        raise NotImplementedError
+# %% ../../nbs/21_vae.ipynb #9bec290c
+@patch
+def terms(self: Regulariser, model: nn.Module, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
+    "(weighted terms added to the loss, diagnostics) for this batch."
+    raise NotImplementedError
 
-    def decode(self, model: nn.Module, out: dict) -> dict:
-        "Reconstruction entries (`x_logits` or `x_mean`) for `out`; only when `transforms_decoding`."
-        raise NotImplementedError
+@patch
+def decode(self: Regulariser, model: nn.Module, out: dict) -> dict:
+    "Reconstruction entries (`x_logits` or `x_mean`) for `out`; only when `transforms_decoding`."
+    raise NotImplementedError
 
-    def decode_mean(self, model: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        "Mean image in [0, 1] for latents `z` (traversals, reconstructions); only when `transforms_decoding`."
-        raise NotImplementedError
+@patch
+def decode_mean(self: Regulariser, model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    "Mean image in [0, 1] for latents `z` (traversals, reconstructions); only when `transforms_decoding`."
+    raise NotImplementedError
 
-    def adversary_loss(self, model: nn.Module, x: torch.Tensor, step: int) -> dict | None:
-        return None
+# %% ../../nbs/21_vae.ipynb #3298a0f2
+@patch
+def adversary_loss(self: Regulariser, model: nn.Module, x: torch.Tensor, step: int) -> dict | None:
+    return None
 
-    def adversary_optimizer(self) -> torch.optim.Optimizer:
-        "The optimiser of its parameters; only when `adversarial`."
-        raise NotImplementedError
-
+@patch
+def adversary_optimizer(self: Regulariser) -> torch.optim.Optimizer:
+    "The optimiser of its parameters; only when `adversarial`."
+    raise NotImplementedError
 
 # %% ../../nbs/21_vae.ipynb #adfbfbfe
 def register_regulariser(name: str, cls: type[Regulariser]):
@@ -202,116 +208,143 @@ class VAE(nn.Module):
         init_weights(self, config.init)
         self.regularisers = build_regularisers(config, self)
 
-    def regulariser_class(self, name: str) -> type[Regulariser]:
-        "The class registered as `name`; a model may substitute its own variant (FactorQVAE's half-batch discriminator)."
-        return REGISTRY.get("regulariser", name)
+# %% ../../nbs/21_vae.ipynb #7ae9b895
+@patch
+def regulariser_class(self: VAE, name: str) -> type[Regulariser]:
+    "The class registered as `name`; a model may substitute its own variant (FactorQVAE's half-batch discriminator)."
+    return REGISTRY.get("regulariser", name)
 
-    def min_batch_sizes(self) -> dict[str, int]:
-        "The smallest batch each part of the model can use: the model's own terms and each regulariser."
-        return {type(self).__name__: self.min_batch_size, **{name: r.min_batch_size for name, r in self.regularisers.items()}}
+@patch
+def min_batch_sizes(self: VAE) -> dict[str, int]:
+    "The smallest batch each part of the model can use: the model's own terms and each regulariser."
+    return {type(self).__name__: self.min_batch_size, **{name: r.min_batch_size for name, r in self.regularisers.items()}}
 
-    def encoder_output_dim(self) -> int: return self.posterior_params * self.config.latent_dim
-    def decoder_input_dim(self) -> int: return self.config.latent_dim
+@patch
+def encoder_output_dim(self: VAE) -> int: return self.posterior_params * self.config.latent_dim
 
-    @property
-    def device(self) -> torch.device: return next(self.parameters()).device
+@patch
+def decoder_input_dim(self: VAE) -> int: return self.config.latent_dim
 
-    def check_input(self, x: torch.Tensor):
-        c = self.config
-        if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (c.channels, c.image_size, c.image_size):
-            found = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
-            raise ValueError(f"x: expected images of shape [B, {c.channels}, {c.image_size}, {c.image_size}] for this {c.model} model, found {found}")
+@patch(as_prop=True)
+def device(self: VAE) -> torch.device: return next(self.parameters()).device
 
-    def encode(self, x: torch.Tensor) -> dict:
-        self.check_input(x)
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return {"mu": mu, "logvar": logvar}
+# %% ../../nbs/21_vae.ipynb #897c0b10
+@patch
+def check_input(self: VAE, x: torch.Tensor):
+    c = self.config
+    if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (c.channels, c.image_size, c.image_size):
+        found = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"x: expected images of shape [B, {c.channels}, {c.image_size}, {c.image_size}] for this {c.model} model, found {found}")
 
-    def sample(self, post: dict) -> dict:
-        "Reparameterised sample `z` (and its noise `eps`)."
-        eps = torch.randn_like(post["mu"])
-        return {"z": post["mu"] + (0.5 * post["logvar"]).exp() * eps, "eps": eps}
+@patch
+def encode(self: VAE, x: torch.Tensor) -> dict:
+    self.check_input(x)
+    mu, logvar = self.encoder(x).chunk(2, dim=1)
+    return {"mu": mu, "logvar": logvar}
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor: return self.decoder(z)
+@patch
+def sample(self: VAE, post: dict) -> dict:
+    "Reparameterised sample `z` (and its noise `eps`)."
+    eps = torch.randn_like(post["mu"])
+    return {"z": post["mu"] + (0.5 * post["logvar"]).exp() * eps, "eps": eps}
 
-    def forward(self, x: torch.Tensor) -> dict:
-        out = self.encode(x)
-        out.update(self.sample(out))
-        takeover = self.decoding_regulariser()
-        out.update(takeover.decode(self, out) if takeover else {"x_logits": self.decode(out["z"])})
-        return out
+# %% ../../nbs/21_vae.ipynb #b74251f3
+@patch
+def decode(self: VAE, z: torch.Tensor) -> torch.Tensor: return self.decoder(z)
 
-    @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        "The representation used by metrics and widgets: the posterior mean."
-        return self.encode(x)["mu"]
+@patch
+def forward(self: VAE, x: torch.Tensor) -> dict:
+    out = self.encode(x)
+    out.update(self.sample(out))
+    takeover = self.decoding_regulariser()
+    out.update(takeover.decode(self, out) if takeover else {"x_logits": self.decode(out["z"])})
+    return out
 
-    def decoding_regulariser(self) -> Regulariser | None:
-        "The regulariser that took over decoding (MIPE), if any."
-        return next((r for r in self.regularisers.values() if r.transforms_decoding), None)
+@patch
+@torch.no_grad()
+def codes(self: VAE, x: torch.Tensor) -> torch.Tensor:
+    "The representation used by metrics and widgets: the posterior mean."
+    return self.encode(x)["mu"]
 
-    @torch.no_grad()
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        "The mean image in [0, 1] for latents `z`, through whatever decoding the model trained with."
-        takeover = self.decoding_regulariser()
-        return takeover.decode_mean(self, z) if takeover else torch.sigmoid(self.decode(z))
+@patch
+def decoding_regulariser(self: VAE) -> Regulariser | None:
+    "The regulariser that took over decoding (MIPE), if any."
+    return next((r for r in self.regularisers.values() if r.transforms_decoding), None)
 
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        "Mean reconstruction in [0, 1] of `x`, decoding the representation `codes(x)`."
-        return self.decode_mean(self.codes(x))
+# %% ../../nbs/21_vae.ipynb #0f6776f6
+@patch
+@torch.no_grad()
+def decode_mean(self: VAE, z: torch.Tensor) -> torch.Tensor:
+    "The mean image in [0, 1] for latents `z`, through whatever decoding the model trained with."
+    takeover = self.decoding_regulariser()
+    return takeover.decode_mean(self, z) if takeover else torch.sigmoid(self.decode(z))
 
-    def weight(self, value: float, step: int) -> float:
-        "A loss weight with the model's linear warm-up applied."
-        return linear_warmup(step, value, self.config.warmup_steps)
+@patch
+@torch.no_grad()
+def reconstruct(self: VAE, x: torch.Tensor) -> torch.Tensor:
+    "Mean reconstruction in [0, 1] of `x`, decoding the representation `codes(x)`."
+    return self.decode_mean(self.codes(x))
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
-        kl = gaussian_kl(out["mu"], out["logvar"]).sum(1).mean()
-        beta = self.weight(self.config.beta, step)
-        return {"kl": beta * kl}, {"kl": kl, "beta": beta}
+@patch
+def weight(self: VAE, value: float, step: int) -> float:
+    "A loss weight with the model's linear warm-up applied."
+    return linear_warmup(step, value, self.config.warmup_steps)
 
-    def loss(self, x: torch.Tensor, step: int = 0) -> dict:
-        "Named loss terms for batch `x`: `loss` (the total), the weighted terms, and `info/...` diagnostics."
-        out = self(x)
-        terms, info = {"recon": reconstruction_loss(x, out, self.config.recon)}, {}
-        prior, prior_info = self.prior_terms(out, step)
-        for name in {t for r in self.regularisers.values() for t in r.replaces_terms} & prior.keys():
-            info[f"replaced_{name}"] = prior.pop(name)
-        sources = [(prior, prior_info)] + [r.terms(self, x, out, step) for r in self.regularisers.values()]
-        for contrib, diag in sources:
-            clash = terms.keys() & contrib.keys()
-            if clash: raise RuntimeError(f"{type(self).__name__}.loss: two sources produce the term(s) {sorted(clash)}")
-            terms.update(contrib); info.update(diag)
-        result = {"loss": sum(terms.values()), **terms}
-        device = result["loss"].device
-        result.update({f"info/{k}": torch.as_tensor(v, dtype=torch.float32, device=device).detach() for k, v in info.items()})
-        return result
+@patch
+def prior_terms(self: VAE, out: dict, step: int) -> tuple[dict, dict]:
+    kl = gaussian_kl(out["mu"], out["logvar"]).sum(1).mean()
+    beta = self.weight(self.config.beta, step)
+    return {"kl": beta * kl}, {"kl": kl, "beta": beta}
 
-    def adversary_loss(self, x: torch.Tensor, step: int = 0) -> dict | None:
-        "The loss of the adversary step (e.g. FactorVAE's discriminator), or None without an adversary."
-        parts = [p for r in self.regularisers.values() if r.adversarial and (p := r.adversary_loss(self, x, step)) is not None]
-        if not parts: return None
-        return {"loss": sum(p["loss"] for p in parts), **{k: v for p in parts for k, v in p.items() if k != "loss"}}
+# %% ../../nbs/21_vae.ipynb #960b87b1
+@patch
+def loss(self: VAE, x: torch.Tensor, step: int = 0) -> dict:
+    "Named loss terms for batch `x`: `loss` (the total), the weighted terms, and `info/...` diagnostics."
+    out = self(x)
+    terms, info = {"recon": reconstruction_loss(x, out, self.config.recon)}, {}
+    prior, prior_info = self.prior_terms(out, step)
+    for name in {t for r in self.regularisers.values() for t in r.replaces_terms} & prior.keys():
+        info[f"replaced_{name}"] = prior.pop(name)
+    sources = [(prior, prior_info)] + [r.terms(self, x, out, step) for r in self.regularisers.values()]
+    for contrib, diag in sources:
+        clash = terms.keys() & contrib.keys()
+        if clash: raise RuntimeError(f"{type(self).__name__}.loss: two sources produce the term(s) {sorted(clash)}")
+        terms.update(contrib); info.update(diag)
+    result = {"loss": sum(terms.values()), **terms}
+    device = result["loss"].device
+    result.update({f"info/{k}": torch.as_tensor(v, dtype=torch.float32, device=device).detach() for k, v in info.items()})
+    return result
 
-    def parameter_groups(self) -> tuple[list[dict], list[nn.Parameter]]:
-        "Adam groups of the model (one per regulariser learning rate), and the adversary's parameters."
-        c = self.config
-        adversary = [p for r in self.regularisers.values() if r.adversarial for p in r.parameters()]
-        own_lr = {id(p): r.lr for r in self.regularisers.values() if not r.adversarial and r.lr is not None for p in r.parameters()}
-        taken = {id(p) for p in adversary} | own_lr.keys()
-        groups = [{"params": [p for p in self.parameters() if id(p) not in taken], "lr": c.lr, "weight_decay": c.weight_decay}]
-        for r in self.regularisers.values():
-            if not r.adversarial and r.lr is not None:
-                groups.append({"params": list(r.parameters()), "lr": r.lr, "weight_decay": 0.0})
-        return groups, adversary
+# %% ../../nbs/21_vae.ipynb #8939b20a
+@patch
+def adversary_loss(self: VAE, x: torch.Tensor, step: int = 0) -> dict | None:
+    "The loss of the adversary step (e.g. FactorVAE's discriminator), or None without an adversary."
+    parts = [p for r in self.regularisers.values() if r.adversarial and (p := r.adversary_loss(self, x, step)) is not None]
+    if not parts: return None
+    return {"loss": sum(p["loss"] for p in parts), **{k: v for p in parts for k, v in p.items() if k != "loss"}}
 
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        "`model` (Adam over the parameter groups) and, when the model has an adversary, `adversary`."
-        c = self.config
-        groups, adversary = self.parameter_groups()
-        opts = {"model": torch.optim.Adam(groups, lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)}
-        if adversary: opts["adversary"] = next(r for r in self.regularisers.values() if r.adversarial).adversary_optimizer()
-        return opts
+# %% ../../nbs/21_vae.ipynb #0da118ea
+@patch
+def parameter_groups(self: VAE) -> tuple[list[dict], list[nn.Parameter]]:
+    "Adam groups of the model (one per regulariser learning rate), and the adversary's parameters."
+    c = self.config
+    adversary = [p for r in self.regularisers.values() if r.adversarial for p in r.parameters()]
+    own_lr = {id(p): r.lr for r in self.regularisers.values() if not r.adversarial and r.lr is not None for p in r.parameters()}
+    taken = {id(p) for p in adversary} | own_lr.keys()
+    groups = [{"params": [p for p in self.parameters() if id(p) not in taken], "lr": c.lr, "weight_decay": c.weight_decay}]
+    for r in self.regularisers.values():
+        if not r.adversarial and r.lr is not None:
+            groups.append({"params": list(r.parameters()), "lr": r.lr, "weight_decay": 0.0})
+    return groups, adversary
+
+@patch
+def make_optimizers(self: VAE) -> dict[str, torch.optim.Optimizer]:
+    "`model` (Adam over the parameter groups) and, when the model has an adversary, `adversary`."
+    c = self.config
+    groups, adversary = self.parameter_groups()
+    opts = {"model": torch.optim.Adam(groups, lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)}
+    if adversary: opts["adversary"] = next(r for r in self.regularisers.values() if r.adversarial).adversary_optimizer()
+    return opts
 
 # %% ../../nbs/21_vae.ipynb #be65d024
 def register_model(name: str, cls: type[VAE], **preset):
@@ -320,6 +353,11 @@ def register_model(name: str, cls: type[VAE], **preset):
 
 def list_models() -> list[str]: return REGISTRY.names("model")
 
+# %% ../../nbs/21_vae.ipynb #6186e612
+register_model("vae", VAE, beta=1.0)
+register_model("betavae", VAE, beta=4.0)
+
+# %% ../../nbs/21_vae.ipynb #1734d870
 def model_config(name_or_config: str | dict | ModelConfig, **overrides) -> ModelConfig:
     "The validated config of a registry entry: its class's defaults, then the preset, then `overrides`."
     if isinstance(name_or_config, ModelConfig):
@@ -329,6 +367,7 @@ def model_config(name_or_config: str | dict | ModelConfig, **overrides) -> Model
     entry = REGISTRY.entry("model", d.get("model"))
     return entry.load().config_class.from_dict({**entry.info["preset"], **d})
 
+# %% ../../nbs/21_vae.ipynb #d163f887
 def create_model(name_or_config: str | dict | ModelConfig, device: str | torch.device | None = None, seed: int | None = None,
                  **overrides) -> VAE:
     "Build a model from a registry name, a config dict (with `model`) or a config, on `device` (default: CPU); `seed` draws its weights."
@@ -343,6 +382,3 @@ def create_model(name_or_config: str | dict | ModelConfig, device: str | torch.d
         if config.init == "xavier_all": xavier_all_(model)   # after construction: it covers every module a model adds
     if seed is not None: model.init_seed = seed
     return model.to(device or "cpu")
-
-register_model("vae", VAE, beta=1.0)
-register_model("betavae", VAE, beta=4.0)

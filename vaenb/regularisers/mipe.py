@@ -8,16 +8,16 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from ..models.baselines import BetaTCVAE
 from ..models.clgvae import CLGVAE
-from ..nets import ConvDecoder, register_backbone
 from ..models.vae import VAE, ModelConfig, Regulariser, RegulariserConfig, gaussian_kl, register_model, register_regulariser
 
 # %% auto #0
 __all__ = ['ipe_matrix', 'ipe_inverse', 'FactorPair', 'magnitude_mask', 'LogNormaliser', 'exponential_family_kl',
-           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPEConfig', 'MIPE', 'MIPETConvEncoder']
+           'official_kappa', 'EFConversion', 'IPEUnit', 'MIPEConfig', 'MIPE']
 
 # %% ../../nbs/32_mipe.ipynb #72d8ab78
 def ipe_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
@@ -80,27 +80,30 @@ class EFConversion(nn.Module):
         self.lam = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.lam.weight)
 
-    def forward(self, z_hat: torch.Tensor, eps_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "(κ `[B, d]`, r `[B]`) for transformed latents and noise of shape `[B, d]`."
-        q1, q2 = self.log_norm.factors()
-        one_matrix = q1 @ q2
-        def ln(v): return torch.sigmoid(v @ q1 @ q2)
-        g_z, g_eps, lam = self.z_params, self.eps_params, self.lam
+# %% ../../nbs/32_mipe.ipynb #9ed11e6b
+@patch
+def forward(self: EFConversion, z_hat: torch.Tensor, eps_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "(κ `[B, d]`, r `[B]`) for transformed latents and noise of shape `[B, d]`."
+    q1, q2 = self.log_norm.factors()
+    one_matrix = q1 @ q2
+    def ln(v): return torch.sigmoid(v @ q1 @ q2)
+    g_z, g_eps, lam = self.z_params, self.eps_params, self.lam
 
-        theta_z, theta_eps = g_z(z_hat), g_eps(eps_hat)
-        a_z, a_eps = torch.sigmoid(ln(theta_z)), torch.sigmoid(ln(theta_eps))
-        s_z, s_eps = a_z * (1 - a_z), a_eps * (1 - a_eps)
-        sum_z, sum_eps = theta_z.sum(-1, keepdim=True), theta_eps.sum(-1, keepdim=True)
-        kappa = official_kappa(theta_z, theta_eps, a_z, a_eps, one_matrix)
+    theta_z, theta_eps = g_z(z_hat), g_eps(eps_hat)
+    a_z, a_eps = torch.sigmoid(ln(theta_z)), torch.sigmoid(ln(theta_eps))
+    s_z, s_eps = a_z * (1 - a_z), a_eps * (1 - a_eps)
+    sum_z, sum_eps = theta_z.sum(-1, keepdim=True), theta_eps.sum(-1, keepdim=True)
+    kappa = official_kappa(theta_z, theta_eps, a_z, a_eps, one_matrix)
 
-        n_z, n_eps = ln(g_z(s_z @ one_matrix)), ln(g_eps(s_eps @ one_matrix))
-        kl_z = lam(-n_z + g_z(ln(s_z)) + sum_z * (ln(n_z * (1 - a_z)) - ln(n_z * a_z)))
-        kl_eps = lam(n_eps - g_eps(ln(s_eps)) - sum_eps * (ln(n_eps * (1 - a_eps)) - ln(n_eps * a_eps)))
-        post_z = g_z(self.suff_stat(z_hat).sum(0, keepdim=True)) + z_hat.shape[0] * self.suff_stat(theta_z) - n_z
-        post_eps = 2 * sum_z * theta_eps
-        similarity = (kl_z + post_z).norm(dim=-1) + (kl_eps + post_eps).norm(dim=-1) + kappa.norm(dim=-1)
-        return kappa, similarity
+    n_z, n_eps = ln(g_z(s_z @ one_matrix)), ln(g_eps(s_eps @ one_matrix))
+    kl_z = lam(-n_z + g_z(ln(s_z)) + sum_z * (ln(n_z * (1 - a_z)) - ln(n_z * a_z)))
+    kl_eps = lam(n_eps - g_eps(ln(s_eps)) - sum_eps * (ln(n_eps * (1 - a_eps)) - ln(n_eps * a_eps)))
+    post_z = g_z(self.suff_stat(z_hat).sum(0, keepdim=True)) + z_hat.shape[0] * self.suff_stat(theta_z) - n_z
+    post_eps = 2 * sum_z * theta_eps
+    similarity = (kl_z + post_z).norm(dim=-1) + (kl_eps + post_eps).norm(dim=-1) + kappa.norm(dim=-1)
+    return kappa, similarity
 
+# %% ../../nbs/32_mipe.ipynb #336348d9
 class IPEUnit(nn.Module):
     "One IPE unit: the generator weights W1, W2 of R and its own EF-conversion."
     def __init__(self, dim: int):
@@ -132,61 +135,51 @@ class MIPE(Regulariser):
         # EF-KL takes the place of the base's plain beta * KL (VAE/β-VAE, CLG-VAE); β-TCVAE keeps its own terms
         self.replaces_terms = (model.plain_kl_term,) if model.plain_kl_term else ()
 
-    def matrices(self) -> torch.Tensor:
-        "R of every unit, `[M, d, d]`, from one batched matrix exponential."
-        return ipe_matrix(torch.stack([u.w1 for u in self.units]), torch.stack([u.w2 for u in self.units]))
+# %% ../../nbs/32_mipe.ipynb #fc46c2d7
+@patch
+def matrices(self: MIPE) -> torch.Tensor:
+    "R of every unit, `[M, d, d]`, from one batched matrix exponential."
+    return ipe_matrix(torch.stack([u.w1 for u in self.units]), torch.stack([u.w2 for u in self.units]))
 
-    def decode(self, model: VAE, out: dict) -> dict:
-        with torch.autocast(out["z"].device.type, enabled=False):   # the IPE maps in fp32, also inside a bf16 step
-            transforms = self.matrices()
-            z_hat, eps_hat = out["z"].float() @ transforms, out["eps"].float() @ transforms   # [M, B, d]
-        return {"x_mean": self.average_decoded(model, z_hat), "z_hat": z_hat, "eps_hat": eps_hat}
+@patch
+def decode(self: MIPE, model: VAE, out: dict) -> dict:
+    with torch.autocast(out["z"].device.type, enabled=False):   # the IPE maps in fp32, also inside a bf16 step
+        transforms = self.matrices()
+        z_hat, eps_hat = out["z"].float() @ transforms, out["eps"].float() @ transforms   # [M, B, d]
+    return {"x_mean": self.average_decoded(model, z_hat), "z_hat": z_hat, "eps_hat": eps_hat}
 
-    def average_decoded(self, model: VAE, z_hat: torch.Tensor) -> torch.Tensor:
-        "Mean over units of the decoded probabilities of `z_hat` `[M, B, d]`, with one decoder call."
-        logits = model.decode(z_hat.flatten(0, 1))
-        return torch.sigmoid(logits).unflatten(0, z_hat.shape[:2]).mean(0)
+# %% ../../nbs/32_mipe.ipynb #480ebc69
+@patch
+def average_decoded(self: MIPE, model: VAE, z_hat: torch.Tensor) -> torch.Tensor:
+    "Mean over units of the decoded probabilities of `z_hat` `[M, B, d]`, with one decoder call."
+    logits = model.decode(z_hat.flatten(0, 1))
+    return torch.sigmoid(logits).unflatten(0, z_hat.shape[:2]).mean(0)
 
-    def decode_mean(self, model: VAE, z: torch.Tensor) -> torch.Tensor:
-        "The image a MIPE model shows for latents `z` `[B, d]`: every unit transforms, decodes, and they are averaged."
-        with torch.autocast(z.device.type, enabled=False): z_hat = z.float() @ self.matrices()
-        return self.average_decoded(model, z_hat)
+@patch
+def decode_mean(self: MIPE, model: VAE, z: torch.Tensor) -> torch.Tensor:
+    "The image a MIPE model shows for latents `z` `[B, d]`: every unit transforms, decodes, and they are averaged."
+    with torch.autocast(z.device.type, enabled=False): z_hat = z.float() @ self.matrices()
+    return self.average_decoded(model, z_hat)
 
-    def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
-        with torch.autocast(x.device.type, enabled=False):   # the EF-conversion's nested sigmoids need fp32 in a bf16 step
-            per_unit = [u.ef(zh.float(), eh.float()) for u, zh, eh in zip(self.units, out["z_hat"], out["eps_hat"])]
-            ef_kl = torch.stack([kappa for kappa, _ in per_unit]).sum((0, 2))             # [B]
-            similarity = torch.stack([r for _, r in per_unit]).sum(0)                      # [B]
-            gauss_kl = gaussian_kl(out["mu"].float(), out["logvar"].float()).sum(1)        # [B]
-        terms = {"ef_similarity": similarity.mean(), "kl_calibration": (ef_kl - self.num_units * gauss_kl).pow(2).mean()}
-        info = {"ef_kl": ef_kl.mean(), "gaussian_kl": gauss_kl.mean()}
-        if self.replaces_terms:
-            beta = model.weight(model.config.beta, step)
-            terms["ef_kl"] = beta * ef_kl.mean()
-            info["ef_beta"] = beta
-        return terms, info
+# %% ../../nbs/32_mipe.ipynb #ef246174
+@patch
+def terms(self: MIPE, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
+    with torch.autocast(x.device.type, enabled=False):   # the EF-conversion's nested sigmoids need fp32 in a bf16 step
+        per_unit = [u.ef(zh.float(), eh.float()) for u, zh, eh in zip(self.units, out["z_hat"], out["eps_hat"])]
+        ef_kl = torch.stack([kappa for kappa, _ in per_unit]).sum((0, 2))             # [B]
+        similarity = torch.stack([r for _, r in per_unit]).sum(0)                      # [B]
+        gauss_kl = gaussian_kl(out["mu"].float(), out["logvar"].float()).sum(1)        # [B]
+    terms = {"ef_similarity": similarity.mean(), "kl_calibration": (ef_kl - self.num_units * gauss_kl).pow(2).mean()}
+    info = {"ef_kl": ef_kl.mean(), "gaussian_kl": gauss_kl.mean()}
+    if self.replaces_terms:
+        beta = model.weight(model.config.beta, step)
+        terms["ef_kl"] = beta * ef_kl.mean()
+        info["ef_beta"] = beta
+    return terms, info
 
+# %% ../../nbs/32_mipe.ipynb #5042cf58
 register_regulariser("mipe", MIPE)
 register_model("mipet-betavae", VAE, mipe_units=3, beta=1.0)
 register_model("mipet-clgvae", CLGVAE, mipe_units=1)
 # MI, TC and dim-wise KL on the untransformed z with the reference code's MSS weights; needs `dataset_size`
 register_model("mipet-betatcvae", BetaTCVAE, mipe_units=3, estimator="mss_reference", beta=4.0)
-
-# %% ../../nbs/32_mipe.ipynb #3e167e4e
-class MIPETConvEncoder(nn.Module):
-    "The MIPET-VAEs encoder: 4 unpadded 4×4 stride-2 convs (64×64 → 2×2), linear to `hidden` (no activation), linear heads."
-    def __init__(self, channels: int, out_dim: int, image_size: int = 64, hidden: int = 256):
-        super().__init__()
-        if image_size != 64: raise ValueError(f"image_size: the 'mipet-conv' backbone takes 64-pixel square images, found {image_size}")
-        widths = (channels, 32, 32, 64, 64)
-        self.convs = nn.Sequential(*[m for cin, cout in zip(widths, widths[1:]) for m in (nn.Conv2d(cin, cout, 4, 2), nn.ReLU())])
-        self.dense = nn.Linear(64 * 2 * 2, hidden)
-        # one head per posterior parameter (μ, log σ²), as in the reference: Xavier's fans then match it
-        self.heads = nn.ModuleList(nn.Linear(hidden, out_dim // 2) for _ in range(2)) if out_dim % 2 == 0 else \
-            nn.ModuleList([nn.Linear(hidden, out_dim)])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.dense(self.convs(x).flatten(1))
-        return torch.cat([head(h) for head in self.heads], 1)
-
-register_backbone("mipet-conv", MIPETConvEncoder, ConvDecoder, hidden=256)
