@@ -102,7 +102,8 @@ def from_dict(cls: ModelConfig, d: dict | None = None, **overrides):
     "Build from flat data (`tc_gamma=6.4` goes to the regulariser that owns it); unknown keys raise `ConfigError`."
     d = {**(d or {}), **overrides}
     cls.check_names(d)
-    own = {k: v for k, v in d.items() if k in _own_fields(cls)}
+    own_fields = _own_fields(cls)
+    own = {k: v for k, v in d.items() if k in own_fields}
     attached = {name: fields.from_dict({k: d[k] for k in fields.field_names() if k in d and k not in own})
                 for name, fields in regulariser_fields().items()}
     return cls(**own, attached=attached)
