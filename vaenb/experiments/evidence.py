@@ -6,18 +6,26 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+import torch
+from fastcore.basics import patch
 from scipy import stats
+
+from ..core.config import atomic_write
+from .runs import RunConfig, evaluate_run, run_directory
 
 from ..viz.plots import PALETTE, new_figure
 
 # %% auto #0
-__all__ = ['VERDICTS', 'VERDICT_RULE', 'Claim', 'Interval', 'welch_interval', 'verdict', 'detectable_difference', 'verdict_row',
-           'verdict_table', 'verdicts_by', 'plot_seed_values']
+__all__ = ['VERDICTS', 'VERDICT_RULE', 'CURVE', 'Claim', 'Interval', 'welch_interval', 'verdict', 'detectable_difference',
+           'verdict_row', 'verdict_table', 'verdicts_by', 'plot_seed_values', 'read_curve', 'MetricCurve',
+           'collect_curves', 'plot_metric_curves', 'initialisation_table']
 
 # %% ../../nbs/72_evidence.ipynb #25368e4a
 @dataclasses.dataclass(frozen=True)
@@ -128,3 +136,75 @@ def _seed_panel(ax, df: pd.DataFrame, claim: Claim, arm_column: str):
     ax.set_xticks([0, 1], [claim.baseline, claim.method])
     ax.set_xlim(-0.6, 1.6)
     ax.set_title(f"{claim.metric}", fontsize=10)
+
+# %% ../../nbs/72_evidence.ipynb #396af896
+CURVE = "curve.jsonl"
+
+def read_curve(run_dir) -> list[dict]:
+    "The points `{'step': s, metric: value, ...}` of a run's training curve, in order of step; [] if it has none."
+    path = Path(run_dir) / CURVE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+# %% ../../nbs/72_evidence.ipynb #c1ff60fb
+class MetricCurve:
+    "A `train` callback: the run's `eval_params.curve` metrics at step 0 and every `every` steps, in `curve.jsonl`."
+    def __init__(self, model, dataset, config: RunConfig, run_dir):
+        curve = config.eval_params["curve"]
+        self.model, self.dataset, self.every, self.run_dir = model, dataset, curve["every"], Path(run_dir)
+        self.config = dataclasses.replace(config, metrics=tuple(curve["metrics"]))
+
+    def __call__(self, record: dict):
+        if record["step"] % self.every == 0: self.at(record["step"])
+
+# %% ../../nbs/72_evidence.ipynb #a53bbb55
+@patch
+def at(self: MetricCurve, step: int) -> dict:
+    "The curve metrics at `step`, evaluated once (a resumed run keeps the points it has) and added to the file."
+    points = read_curve(self.run_dir)
+    if done := next((p for p in points if p["step"] == step), None): return done
+    training = self.model.training
+    with torch.random.fork_rng(): point = {"step": step, **evaluate_run(self.model, self.dataset, self.config)}
+    self.model.train(training)
+    with atomic_write(self.run_dir / CURVE, "w", encoding="utf-8") as f: f.writelines(json.dumps(p) + "\n" for p in points + [point])
+    return point
+
+# %% ../../nbs/72_evidence.ipynb #f5ff9d55
+def collect_curves(configs, results=None) -> pd.DataFrame:
+    "The training curves of the runs in `configs` that record one, long form: model, seed, step, metric, value."
+    rows = [{"model": c.name, "seed": c.seed, "step": p["step"], "metric": m, "value": v}
+            for c in configs if "curve" in c.eval_params for p in read_curve(run_directory(c, results)) for m, v in p.items() if m != "step"]
+    return pd.DataFrame(rows, columns=["model", "seed", "step", "metric", "value"])
+
+# %% ../../nbs/72_evidence.ipynb #f054e524
+def plot_metric_curves(curves: pd.DataFrame, metrics, ncols: int = 3, fig: Figure | None = None) -> Figure:
+    "One panel per metric: its value along training (step 0 = initialisation), a line per arm."
+    metrics = [m for m in metrics if m in set(curves["metric"])]
+    if not metrics: raise ValueError(f"metrics: none of them has a curve; curves hold {sorted(set(curves['metric']))}")
+    rows, cols = math.ceil(len(metrics) / ncols), min(ncols, len(metrics))
+    fig = new_figure(4.2 * cols, 3.0 * rows, fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics): _curve_panel(ax, curves[curves["metric"] == metric], metric)
+    for ax in axes[len(metrics):]: ax.set_visible(False)
+    return fig
+
+# %% ../../nbs/72_evidence.ipynb #25289802
+def _curve_panel(ax, curves: pd.DataFrame, metric: str):
+    for i, ((model, seed), c) in enumerate(curves.groupby(["model", "seed"], sort=False)):
+        c = c.sort_values("step")
+        ax.plot(c["step"], c["value"], marker="o", ms=3, color=PALETTE[i % len(PALETTE)], label=f"{model} (seed {seed})")
+    ax.set_xlabel("training step"); ax.set_title(metric, fontsize=10); ax.legend(fontsize=7)
+
+# %% ../../nbs/72_evidence.ipynb #1f9074e4
+def initialisation_table(curves: pd.DataFrame, df: pd.DataFrame, metrics) -> pd.DataFrame:
+    "Per arm and metric: the value at initialisation (the curve's seed), the trained seeds' values, and whether all are above it."
+    rows = []
+    for (model, metric), c in curves[curves["metric"].isin(metrics)].groupby(["model", "metric"], sort=False):
+        start = c.loc[c["step"] == 0]
+        trained = _arm(df, model, metric, "model")
+        if start.empty or not len(trained): continue
+        init = float(start["value"].iloc[0])
+        rows.append({"model": model, "metric": metric, "at initialisation": round(init, 4), "seed": int(start["seed"].iloc[0]),
+                     "trained mean ± s.d.": _mean_sd(trained), "trained lowest": round(float(trained.min()), 4), "n": len(trained),
+                     "every seed above initialisation": bool((trained > init).all())})
+    return pd.DataFrame(rows, columns=["model", "metric", "at initialisation", "seed", "trained mean ± s.d.", "trained lowest", "n",
+                                       "every seed above initialisation"])

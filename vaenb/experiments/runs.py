@@ -34,18 +34,19 @@ from ..core.config import DATA_ENV, Config, ConfigError, atomic_write, data_dir,
 from ..core.registry import REGISTRY
 
 # %% auto #0
-__all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'RUN_EVAL_PARAMS', 'SCHEMA', 'RECORD', 'NOTEBOOK', 'PROVENANCE',
-           'KERNEL_ARGS', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'CPU_SEEDS', 'CPU_TRAIN',
-           'CPU_STEPS', 'CPU_EVAL', 'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'non_finite', 'RunConfig',
-           'import_plugins', 'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run', 'metric_names',
-           'check_metric_names', 'reconstruction_mse', 'evaluate_run', 'check_eval_params', 'results_dir', 'git_commit',
-           'package_versions', 'environment', 'make_record', 'write_record', 'UnreadableRecord', 'read_record',
-           'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters', 'check_parameters', 'run_notebook',
-           'kept_kernel', 'root_cause', 'failure', 'record_failure', 'failure_line', 'run_directory', 'execute_run',
-           'dask_client', 'writable_store', 'run_sweep', 'progress_line', 'RunWatcher', 'watch_runs', 'visible_gpus',
-           'worker_gpu', 'expand_grid', 'load_grid', 'collect_runs', 'summarise', 'write_table', 'save_figure',
-           'finished_records', 'run_table', 'Grid', 'grid_runs', 'papers_named', 'study_runs', 'profile_settings',
-           'load_run_file', 'compose_run', 'caption', 'long_scores', 'reports_dir', 'build_report', 'reproduce']
+__all__ = ['RUN_OWNED', 'PROFILES', 'LOCAL_METRICS', 'RUN_EVAL_PARAMS', 'CURVE_KEYS', 'SCHEMA', 'RECORD', 'NOTEBOOK',
+           'PROVENANCE', 'KERNEL_ARGS', 'TEMPLATE', 'SMOKE', 'QUIET', 'QUICK_TRAIN', 'SMALL_DSPRITES', 'QUICK_SEEDS',
+           'CPU_SEEDS', 'CPU_TRAIN', 'CPU_STEPS', 'CPU_EVAL', 'SMOKE_DATA', 'RUN_DICTS', 'PROFILE_NOTES', 'non_finite',
+           'RunConfig', 'import_plugins', 'kernel_environment', 'check_dataset_files', 'build_run', 'validate_run',
+           'metric_names', 'check_metric_names', 'reconstruction_mse', 'evaluate_run', 'check_eval_params',
+           'check_curve', 'results_dir', 'git_commit', 'package_versions', 'environment', 'make_record', 'write_record',
+           'UnreadableRecord', 'read_record', 'load_run', 'experiments_dir', 'kernel_name', 'notebook_parameters',
+           'check_parameters', 'run_notebook', 'kept_kernel', 'root_cause', 'failure', 'record_failure', 'failure_line',
+           'run_directory', 'execute_run', 'dask_client', 'writable_store', 'run_sweep', 'progress_line', 'RunWatcher',
+           'watch_runs', 'visible_gpus', 'worker_gpu', 'expand_grid', 'load_grid', 'collect_runs', 'summarise',
+           'write_table', 'save_figure', 'finished_records', 'run_table', 'Grid', 'grid_runs', 'papers_named',
+           'study_runs', 'profile_settings', 'load_run_file', 'compose_run', 'caption', 'long_scores', 'reports_dir',
+           'build_report', 'reproduce']
 
 # %% ../../nbs/70_experiments.ipynb #a932e503
 RUN_OWNED = {"steps": "RunConfig.steps (vaenb run --steps)", "batch_size": "RunConfig.batch_size (vaenb run --batch-size)",
@@ -175,7 +176,10 @@ def validate_run(config: RunConfig) -> RunConfig:
     from vaenb.models.vae import model_config
     import_plugins(config.imports)   # first: the names below may be the plug-ins' own
     model_config(config.model, **_with_dataset_size(config, 10**6))   # the real size is known once the dataset is built
-    TrainConfig.from_dict({**config.train_params, "steps": config.steps, "batch_size": config.batch_size, "seed": config.seed})
+    train = TrainConfig.from_dict({**config.train_params, "steps": config.steps, "batch_size": config.batch_size, "seed": config.seed})
+    if isinstance(curve := config.eval_params.get("curve"), dict) and isinstance(curve.get("every"), int) and curve["every"] % train.log_every:
+        # the trainer calls back on logged steps only: any other step would silently have no point
+        raise ConfigError(f"RunConfig.eval_params.curve.every: expected a multiple of train_params.log_every ({train.log_every}), found {curve['every']}")
     if config.dataset not in list_datasets():
         raise ConfigError(f"RunConfig.dataset: unknown name {config.dataset!r}; registered datasets: {', '.join(list_datasets())}")
     check_metric_names(config.metrics)
@@ -207,6 +211,7 @@ def evaluate_run(model, dataset, config: RunConfig) -> dict[str, float]:
     from vaenb.metrics import evaluate, metric_names
     params = dict(config.eval_params)
     seed, local, recon_samples = params.pop("seed", 0), params.pop("local", {}), params.pop("recon_samples", 1000)
+    params.pop("curve", None)   # the training curve's settings (vaenb.experiments.evidence.MetricCurve)
     standard = [m for m in config.metrics if m in metric_names()]
     results = evaluate(model, dataset, standard, seed=seed, **params) if standard else {}
     local_names = [m for m in config.metrics if m in LOCAL_METRICS]
@@ -217,7 +222,8 @@ def evaluate_run(model, dataset, config: RunConfig) -> dict[str, float]:
     return results
 
 # %% ../../nbs/70_experiments.ipynb #63d61779
-RUN_EVAL_PARAMS = ("recon_samples", "local")   # evaluate_run's own keys; the rest go to vaenb.metrics.evaluate
+RUN_EVAL_PARAMS = ("recon_samples", "local", "curve")   # the run's own keys; the rest go to vaenb.metrics.evaluate
+CURVE_KEYS = ("every", "metrics")   # eval_params.curve: evaluate `metrics` at step 0 and every `every` steps of training
 
 def _keywords(fn, skip: set) -> list[str]: return [n for n in inspect.signature(fn).parameters if n not in skip]
 
@@ -232,6 +238,15 @@ def check_eval_params(params: dict):
                                ("eval_params.local", params.get("local") or {}, _keywords(local_metrics, {"model", "dataset", "names", "seed"}))):
         if unknown := [k for k in keys if k not in valid]:
             raise ConfigError(f"RunConfig.{where}: unknown key(s) {_did_you_mean(unknown, valid)}; valid keys: {', '.join(valid)}")
+    if "curve" in params: check_curve(params["curve"])
+
+def check_curve(curve: dict):
+    "`eval_params.curve` must be {'every': steps > 0, 'metrics': names of metrics}."
+    if not isinstance(curve, dict) or set(curve) != set(CURVE_KEYS):
+        raise ConfigError(f"RunConfig.eval_params.curve: expected a mapping with keys {CURVE_KEYS}, found {curve!r}")
+    if not isinstance(curve["every"], int) or curve["every"] < 1:
+        raise ConfigError(f"RunConfig.eval_params.curve.every: expected an integer >= 1 (steps), found {curve['every']!r}")
+    check_metric_names(curve["metrics"])
 
 # %% ../../nbs/70_experiments.ipynb #f02c9d02
 SCHEMA = 1
@@ -703,6 +718,7 @@ QUICK_TRAIN = {"amp": "bf16", "channels_last": True, "log_every": 50, "checkpoin
 SMALL_DSPRITES = {"subset": {"orientation": [0], "posX": list(range(0, 32, 4)), "posY": list(range(0, 32, 4))}}
 
 # %% ../../nbs/70_experiments.ipynb #311bcf8b
+QUICK_SEEDS = (0, 1, 2)   # the issue's minimum for a verdict in `quick`; `cpu` has 8
 CPU_SEEDS = tuple(range(8))
 CPU_TRAIN = {**QUICK_TRAIN, "checkpoint_every": 500}
 CPU_STEPS = 6000
@@ -722,14 +738,16 @@ class Grid:
     train_params: dict = dataclasses.field(default_factory=dict)     # QUIET is added
     eval_params: dict = dataclasses.field(default_factory=dict)
     dataset_params: dict = dataclasses.field(default_factory=dict)   # {dataset: its params}
+    curve: dict = dataclasses.field(default_factory=dict)            # eval_params.curve of each row's first seed
 
 # %% ../../nbs/70_experiments.ipynb #6787030c
 @patch
 def runs(self: Grid, paper: str, profile: str) -> list[RunConfig]:
-    "Its runs, dataset by dataset, row by row, seed by seed."
+    "Its runs, dataset by dataset, row by row, seed by seed; the first seed of each row also records its training curve."
     return [RunConfig(model=name, label=label, dataset=dataset, seed=seed, steps=self.steps, batch_size=self.batch_size,
                       model_params=dict(params), train_params={**QUIET, **self.train_params}, metrics=tuple(self.metrics),
-                      dataset_params=dict(self.dataset_params.get(dataset, {})), eval_params=dict(self.eval_params), paper=paper, profile=profile)
+                      dataset_params=dict(self.dataset_params.get(dataset, {})), paper=paper, profile=profile,
+                      eval_params={**self.eval_params, **({"curve": dict(self.curve)} if self.curve and seed == self.seeds[0] else {})})
             for dataset in self.datasets for label, (name, params) in self.rows.items() for seed in self.seeds]
 
 # %% ../../nbs/70_experiments.ipynb #b6761c4e
@@ -795,7 +813,8 @@ def compose_run(*layers: dict, default_profile: str = "quick") -> RunConfig:
 # %% ../../nbs/70_experiments.ipynb #51669bcb
 PROFILE_NOTES = {
     "smoke": "smoke profile (a pipeline check on tiny data and a few steps: not a result)",
-    "quick": "quick profile (the papers' objectives on a 2-core CPU budget: fewer steps and seeds, not the papers' numbers)",
+    "quick": "quick profile (the headline arms only, 3 seeds each, 32×32 images and 32×32 backbones, short training "
+             "sized for ≤ 60 min on 2 CPU cores: not the papers' numbers)",
     "paper": "paper profile (the papers' settings)",
     "cpu": "cpu profile (the headline arms only, 8 seeds each, 32×32 images and 32×32 backbones, longer training; "
            "sized for ≤ 8 h on 2 CPU cores: not the papers' numbers)",

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from ..core.registry import REGISTRY
-from ..experiments.runs import CPU_SEEDS, CPU_STEPS, CPU_TRAIN, QUICK_TRAIN, SMOKE, Grid, RunConfig, grid_runs
+from ..experiments.runs import CPU_SEEDS, CPU_STEPS, CPU_TRAIN, QUICK_SEEDS, QUICK_TRAIN, SMOKE, Grid, RunConfig, grid_runs
 from ..models.factorqvae import _DISCRIMINATOR, from_mean_reduction
 
 # %% auto #0
 __all__ = ['PAPER_CONFIGS', 'PAPER_TRAIN', 'FACTORQVAE_LABELS', 'FACTORQVAE_METRICS', 'FACTORQVAE_DISCRETE', 'FACTORQVAE_SAMPLED',
            'FACTORQVAE_PAPER_DATASETS', 'FACTORQVAE_DATASET_PARAMS', 'FACTORQVAE_GRIDS', 'FACTORQVAE_EVAL',
-           'FACTORQVAE_CPU_MODELS', 'paper_profile', 'conv_grids', 'factorqvae_runs']
+           'FACTORQVAE_QUICK_MODELS', 'FACTORQVAE_CPU_MODELS', 'FACTORQVAE_QUICK_STEPS', 'SHAPES3D_32', 'paper_profile',
+           'conv_grids', 'factorqvae_runs']
 
 # %% ../../nbs/81_study_factorqvae.ipynb #64c673f3
 PAPER_CONFIGS = {   # official per-element-mean coefficients; `kl` = λ_KL (β for the Gaussian VAEs), `tc` = γ
@@ -88,7 +89,7 @@ FACTORQVAE_GRIDS = {"paper": [
 
 # %% ../../nbs/81_study_factorqvae.ipynb #e3fbf555
 def conv_grids(models, seeds, steps: int, batch_size: int, backbone: str, train: dict, evals: dict, dataset_params: dict | None = None,
-               halve: bool = True) -> list[Grid]:
+               halve: bool = True, curve=("dci",)) -> list[Grid]:
     "A grid per model of `models` (in the table's order) on the `shapes3d` stand-in, on the conv `backbone`."
     grids = []
     for name, s in paper_profile("shapes3d").items():
@@ -99,20 +100,25 @@ def conv_grids(models, seeds, steps: int, batch_size: int, backbone: str, train:
         # N(0, 0.02²) weights suit the official residual backbone (its branches are rescaled); on the plain conv
         # backbone, without normalisation, they shrink the signal layer after layer and the decoder outputs the mean.
         params = {**params, "backbone": backbone, **({"init_std": 0.0} if "init_std" in params else {})}
+        every = max(1, n // 4 // train["log_every"]) * train["log_every"]   # the trainer calls back on logged steps
         grids.append(Grid({label: (model, params)}, ("shapes3d",), seeds, n, (2 if factor else 1) * batch_size, FACTORQVAE_METRICS,
-                          {**_training(s), "lr_period": n, **train}, _evaluation(name, evals, sampled=False), dataset_params or {}))
+                          {**_training(s), "lr_period": n, **train}, _evaluation(name, evals, sampled=False), dataset_params or {},
+                          curve={"every": every, "metrics": list(curve)}))
     return grids
 
 # %% ../../nbs/81_study_factorqvae.ipynb #d0bdba0a
 FACTORQVAE_EVAL = {"num_train": 1500, "num_test": 750, "n_jobs": 1}   # quick and cpu (see the pilot below)
 FACTORQVAE_GRIDS |= {
     "smoke": conv_grids(FACTORQVAE_LABELS, SMOKE["seeds"], SMOKE["steps"], SMOKE["batch_size"], "conv", SMOKE["train_params"], SMOKE["eval_params"],
-                        halve=False),
-    "quick": conv_grids(FACTORQVAE_LABELS, (0, 1), 400, 64, "conv", QUICK_TRAIN, FACTORQVAE_EVAL)}
+                        halve=False)}
 
 # %% ../../nbs/81_study_factorqvae.ipynb #4fb1509b
-FACTORQVAE_CPU_MODELS = ("factorqvae", "qvae", "dvae", "factorvae", "vae")   # the headline comparison
-FACTORQVAE_GRIDS["cpu"] = conv_grids(FACTORQVAE_CPU_MODELS, CPU_SEEDS, CPU_STEPS, 64, "conv32", CPU_TRAIN, FACTORQVAE_EVAL, {"shapes3d": {"size": 32}})
+FACTORQVAE_QUICK_MODELS = ("factorqvae", "qvae", "dvae", "vae")   # the headline comparison on a 60-minute budget
+FACTORQVAE_CPU_MODELS = ("factorqvae", "qvae", "dvae", "factorvae", "vae")
+FACTORQVAE_QUICK_STEPS = 2000
+SHAPES3D_32 = {"shapes3d": {"size": 32}}
+FACTORQVAE_GRIDS["quick"] = conv_grids(FACTORQVAE_QUICK_MODELS, QUICK_SEEDS, FACTORQVAE_QUICK_STEPS, 64, "conv32", QUICK_TRAIN, FACTORQVAE_EVAL, SHAPES3D_32)
+FACTORQVAE_GRIDS["cpu"] = conv_grids(FACTORQVAE_CPU_MODELS, CPU_SEEDS, CPU_STEPS, 64, "conv32", CPU_TRAIN, FACTORQVAE_EVAL, SHAPES3D_32)
 
 # %% ../../nbs/81_study_factorqvae.ipynb #107bc2c3
 def factorqvae_runs(profile: str) -> list[RunConfig]:

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 from ..core.registry import REGISTRY
-from ..experiments.runs import CPU_SEEDS, CPU_TRAIN, QUICK_TRAIN, SMOKE, Grid, RunConfig, grid_runs
+from ..experiments.runs import CPU_SEEDS, CPU_TRAIN, QUICK_SEEDS, QUICK_TRAIN, SMOKE, Grid, RunConfig, grid_runs
 from ..metrics.local import LOCALITY_RADII
 
 # %% auto #0
-__all__ = ['JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'JL1_GRIDS', 'JL1_TRAINING', 'JL1_CPU_STEPS', 'jl1_rows', 'jl1vae_runs']
+__all__ = ['JL1_ROWS', 'JL1_BASELINES', 'JL1_METRICS', 'JL1_GRIDS', 'JL1_TRAINING', 'JL1_QUICK_STEPS', 'JL1_CPU_STEPS',
+           'JL1_CPU_EVAL', 'jl1_rows', 'jl1vae_runs']
 
 # %% ../../nbs/82_study_jl1vae.ipynb #6ab30a24
 JL1_ROWS = {"β-VAE": ("jl1vae", {"jl1_gamma": 0.0}), "JL1-VAE": ("jl1vae", {})}
@@ -26,10 +27,7 @@ def jl1_rows(**changes) -> dict[str, tuple[str, dict]]:
 JL1_GRIDS = {
     "smoke": [Grid(jl1_rows(warmup_steps=SMOKE["steps"] // 2), ("threedots",), SMOKE["seeds"], SMOKE["steps"], SMOKE["batch_size"], JL1_METRICS,
                    SMOKE["train_params"], {**SMOKE["eval_params"], "local": {"radii": (0.1, 1.0), "num_clusters": 2, "num_points": 200}},
-                   {"threedots": {"cache_size": 2000}})],
-    "quick": [Grid(jl1_rows(warmup_steps=1200 // 3, jl1_columns=1), ("threedots",), (0, 1), 1200, 64, JL1_METRICS, QUICK_TRAIN,
-                   {"num_train": 3000, "num_test": 1500, "local": {"radii": (0.1, 0.3, 1.0), "num_clusters": 5, "num_points": 2000}},
-                   {"threedots": {"cache_size": 50_000}})],
+                   {"threedots": {"cache_size": 2000}}, curve={"every": 10, "metrics": ["local_mig", "local_modularity"]})],
 }
 
 # %% ../../nbs/82_study_jl1vae.ipynb #a2208500
@@ -39,11 +37,15 @@ JL1_GRIDS["paper"] = [Grid({**jl1_rows(jl1_method="finite_difference"), **JL1_BA
                            {"log_every": 1000, "checkpoint_every": 10_000}, {"local": {"radii": LOCALITY_RADII, "num_clusters": 20, "num_points": 10_000}})]
 
 # %% ../../nbs/82_study_jl1vae.ipynb #6cca4af7
-JL1_CPU_STEPS = 9000
-JL1_GRIDS["cpu"] = [Grid(jl1_rows(backbone="jl1conv32", warmup_steps=JL1_CPU_STEPS // 3, jl1_columns=1), ("threedots",), CPU_SEEDS, JL1_CPU_STEPS, 64,
-                         JL1_METRICS, CPU_TRAIN, {"num_train": 3000, "num_test": 1500, "n_jobs": 1,
-                                                  "local": {"radii": (0.1, 0.2, 0.3, 0.6, 1.0), "num_clusters": 5, "num_points": 2000}},
-                         {"threedots": {"cache_size": 50_000, "size": 32}})]
+JL1_QUICK_STEPS, JL1_CPU_STEPS = 3000, 9000
+JL1_CPU_EVAL = {"num_train": 3000, "num_test": 1500, "n_jobs": 1, "local": {"radii": (0.1, 0.2, 0.3, 0.6, 1.0), "num_clusters": 5, "num_points": 2000}}
+
+def _cpu_grid(seeds, steps: int, train: dict, every: int) -> Grid:
+    return Grid(jl1_rows(backbone="jl1conv32", warmup_steps=steps // 3, jl1_columns=1), ("threedots",), seeds, steps, 64, JL1_METRICS, train,
+                JL1_CPU_EVAL, {"threedots": {"cache_size": 50_000, "size": 32}}, curve={"every": every, "metrics": ["local_mig", "local_modularity"]})
+
+JL1_GRIDS["quick"] = [_cpu_grid(QUICK_SEEDS, JL1_QUICK_STEPS, QUICK_TRAIN, 500)]
+JL1_GRIDS["cpu"] = [_cpu_grid(CPU_SEEDS, JL1_CPU_STEPS, CPU_TRAIN, 1500)]
 
 # %% ../../nbs/82_study_jl1vae.ipynb #ece05369
 def jl1vae_runs(profile: str) -> list[RunConfig]:

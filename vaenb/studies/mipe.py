@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 from ..core.registry import REGISTRY
-from ..experiments.runs import (CPU_EVAL, CPU_SEEDS, CPU_STEPS, CPU_TRAIN, QUICK_TRAIN, SMALL_DSPRITES, SMOKE, Grid, RunConfig,
-                                   grid_runs)
+from ..experiments.runs import (CPU_EVAL, CPU_SEEDS, CPU_STEPS, CPU_TRAIN, QUICK_SEEDS, QUICK_TRAIN, SMALL_DSPRITES, SMOKE, Grid,
+                                   RunConfig, grid_runs)
 
 # %% auto #0
-__all__ = ['MIPE_ROWS', 'MIPE_METRICS', 'MIPE_GRIDS', 'PAPER_PROFILE', 'MIPE_PAPER_DATASETS', 'MIPE_CPU_MODEL', 'paper_config',
-           'paper_rows', 'mipe_runs']
+__all__ = ['MIPE_ROWS', 'MIPE_METRICS', 'MIPE_GRIDS', 'PAPER_PROFILE', 'MIPE_PAPER_DATASETS', 'MIPE_CPU_MODEL', 'MIPE_HEADLINE',
+           'MIPE_QUICK_STEPS', 'paper_config', 'paper_rows', 'mipe_runs']
 
 # %% ../../nbs/80_study_mipe.ipynb #90fe8b73
 MIPE_ROWS = {
@@ -24,9 +24,7 @@ MIPE_METRICS = ("factor_vae", "mig", "sap", "dci", "recon_mse")
 # %% ../../nbs/80_study_mipe.ipynb #28f67f41
 MIPE_GRIDS = {
     "smoke": [Grid(MIPE_ROWS, ("dsprites",), SMOKE["seeds"], SMOKE["steps"], SMOKE["batch_size"], tuple(m for m in MIPE_METRICS if m != "factor_vae"),
-                   SMOKE["train_params"], SMOKE["eval_params"], {"dsprites": SMALL_DSPRITES})],
-    "quick": [Grid(MIPE_ROWS, ("dsprites",), (0, 1), 500, 64, MIPE_METRICS, {**QUICK_TRAIN, "grad_clip": 1.0},
-                   {"num_train": 1000, "num_test": 500, "n_jobs": 1, "factor_vae_params": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 2000}})],
+                   SMOKE["train_params"], SMOKE["eval_params"], {"dsprites": SMALL_DSPRITES}, curve={"every": 10, "metrics": ["mig"]})],
 }
 
 # %% ../../nbs/80_study_mipe.ipynb #2b8fb38a
@@ -86,8 +84,15 @@ MIPE_GRIDS["paper"] = [
 
 # %% ../../nbs/80_study_mipe.ipynb #f02570e8
 MIPE_CPU_MODEL = {"backbone": "conv32", "lr": 5e-4}
-MIPE_GRIDS["cpu"] = [Grid({"β-VAE": ("betavae", {"beta": 8.0, **MIPE_CPU_MODEL}), "MIPET-β-VAE": ("mipet-betavae", dict(MIPE_CPU_MODEL))},
-                          ("dsprites-lite",), CPU_SEEDS, CPU_STEPS, 64, MIPE_METRICS, {**CPU_TRAIN, "grad_clip": 1.0}, CPU_EVAL)]
+MIPE_HEADLINE = {"β-VAE": ("betavae", {"beta": 8.0, **MIPE_CPU_MODEL}), "MIPET-β-VAE": ("mipet-betavae", dict(MIPE_CPU_MODEL))}
+MIPE_QUICK_STEPS = 3000
+
+def _cpu_grid(seeds, steps: int, train: dict, every: int) -> Grid:
+    return Grid(MIPE_HEADLINE, ("dsprites-lite",), seeds, steps, 64, MIPE_METRICS, {**train, "grad_clip": 1.0}, CPU_EVAL,
+                curve={"every": every, "metrics": ["mig"]})
+
+MIPE_GRIDS["quick"] = [_cpu_grid(QUICK_SEEDS, MIPE_QUICK_STEPS, QUICK_TRAIN, 500)]
+MIPE_GRIDS["cpu"] = [_cpu_grid(CPU_SEEDS, CPU_STEPS, CPU_TRAIN, 1000)]
 
 # %% ../../nbs/80_study_mipe.ipynb #1d401cfa
 def mipe_runs(profile: str) -> list[RunConfig]:
