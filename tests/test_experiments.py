@@ -413,6 +413,8 @@ def test_paper_captions_say_what_differs_from_the_official_run():
     for paper in ("mipe", "factorqvae", "jl1vae"):
         assert "differences from the official run: " in caption("t", "paper", df, paper)
         assert "differences from the official run" not in caption("t", "quick", df, paper)
+        for profile in ("quick", "cpu"): assert "what the CPU profile changes from the paper: " in caption("t", profile, df, paper)
+    assert "changes from the paper" not in caption("t", "smoke", df, "mipe")
     assert "seeds 11" not in caption("t", "paper", df, "jl1vae")   # the run seeds are the official ones, not a difference
 
 

@@ -826,7 +826,9 @@ def caption(title: str, profile: str, df, paper: str | None = None) -> str:
     elif not df["procedural"].fillna(False).any(): data = "the official data"
     else: data = "official and procedural stand-in data"
     # each study registers, as `differences`, one line on what its `paper` profile does differently from the official run
-    found = REGISTRY.entry("study", paper).info.get("differences") if profile == "paper" and paper in REGISTRY.names("study") else None
+    # and, as `cpu_differences`, one on what its CPU profiles (`quick`, `cpu`) change from the paper
+    info = REGISTRY.entry("study", paper).info if paper in REGISTRY.names("study") else {}
+    found = info.get({"paper": "differences", "quick": "cpu_differences", "cpu": "cpu_differences"}.get(profile, ""))
     differences = f"; {found}" if found else ""
     return f"{title}. vaenb {vaenb.__version__}, {PROFILE_NOTES[profile]}{differences}, on {data}; mean ± s.d. over seeds (number of seeds)."
 
