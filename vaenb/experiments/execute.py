@@ -5,10 +5,12 @@
 # %% ../../nbs/71_execute.ipynb #605b0f9c
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 import traceback
@@ -52,16 +54,23 @@ def experiments_dir() -> Path:
                                 "install vaenb from a clone (`make setup` or `pip install -e .`) to run experiments")
     return root / "nbs" / "experiments"
 
+@functools.cache   # a run asks twice, and a sweep's worker once per run: the kernel specs are read once per process
 def kernel_name() -> str:
     "The `vaenb` kernel that `make setup` installs, else the interpreter's own `python3`."
     from jupyter_client.kernelspec import KernelSpecManager
     return "vaenb" if "vaenb" in KernelSpecManager().find_kernel_specs() else "python3"
 
+# %% ../../nbs/71_execute.ipynb #42b0edbc
+def _papermill():
+    "papermill, imported with `rfc3987_syntax` unavailable (jsonschema then skips the `iri` format check)."
+    sys.modules.setdefault("rfc3987_syntax", None)   # None in sys.modules: its import raises ImportError, which jsonschema expects
+    import papermill
+    return papermill
+
 # %% ../../nbs/71_execute.ipynb #1088566a
 def notebook_parameters(notebook: str | os.PathLike) -> dict:
     "{name: default source} of the `parameters` cell of `notebook`."
-    import papermill
-    return {name: p["default"] for name, p in papermill.inspect_notebook(str(notebook)).items()}
+    return {name: p["default"] for name, p in _papermill().inspect_notebook(str(notebook)).items()}
 
 def check_parameters(notebook: str | os.PathLike, parameters: dict):
     valid = notebook_parameters(notebook)
@@ -76,7 +85,7 @@ KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: dict, cwd: str | os.PathLike | None = None,
                  keep_kernel: bool = False):
     "Execute `notebook` with `parameters` (checked first) into `output` with papermill; in this process's kept kernel if `keep_kernel`."
-    import papermill
+    papermill = _papermill()
     check_parameters(notebook, parameters)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the kernel inherits it: see the README on threads
