@@ -5,9 +5,9 @@ import pytest
 
 from vaenb.cli import _report_failures, main
 from vaenb.core.config import ConfigError
-from vaenb.experiments.runs import (NOTEBOOK, RECORD, RunConfig, build_report, build_run, dask_client, execute_run, failure,
-                               load_run, read_record, reproduce, root_cause, run_directory, run_notebook, run_sweep,
-                               study_runs, write_record)
+from vaenb.experiments.execute import dask_client, execute_run, failure, root_cause, run_notebook, run_sweep
+from vaenb.experiments.reports import build_report, reproduce
+from vaenb.experiments.runs import NOTEBOOK, RECORD, RunConfig, build_run, load_run, read_record, run_directory, study_runs, write_record
 from vaenb.train import train
 
 SMALL = {"subset": {"orientation": [0], "posX": list(range(0, 32, 8)), "posY": list(range(0, 32, 8))}}
@@ -375,7 +375,8 @@ def test_plugin_model_swept_through_dask(tmp_path, monkeypatch):
 
 def test_paths_default_to_the_current_directory(tmp_path, monkeypatch, capsys):
     from vaenb.core.config import data_dir
-    from vaenb.experiments.runs import reports_dir, results_dir
+    from vaenb.experiments.reports import reports_dir
+    from vaenb.experiments.runs import results_dir
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("VAENB_DATA", raising=False); monkeypatch.delenv("VAENB_RESULTS", raising=False)
     assert (data_dir(create=False), results_dir(), reports_dir()) == (tmp_path / "data", tmp_path / "runs", tmp_path / "reports")
@@ -408,7 +409,7 @@ def test_empty_report_exits_nonzero(tmp_path, capsys):
 def test_paper_captions_say_what_differs_from_the_official_run():
     import pandas as pd
 
-    from vaenb.experiments.runs import caption
+    from vaenb.experiments.reports import caption
     df = pd.DataFrame({"procedural": [False]})
     for paper in ("mipe", "factorqvae", "jl1vae"):
         assert "differences from the official run: " in caption("t", "paper", df, paper)
@@ -449,7 +450,7 @@ def test_the_progress_watcher_prints_a_line_per_active_run(tmp_path, capsys):
     "Issue 19 point 2: the parent prints each active run's stage every interval; finished and stale runs are left out."
     import time
 
-    from vaenb.experiments.runs import RunWatcher
+    from vaenb.experiments.execute import RunWatcher
     from vaenb.train import write_progress
     write_progress(tmp_path / "stale", "train", step=1, steps=9, images_per_s=1.0, remaining_s=1.0)   # an earlier sweep's
     time.sleep(0.02)
@@ -471,7 +472,7 @@ def test_each_local_worker_gets_its_own_gpu(tmp_path, monkeypatch):
 
     import torch
 
-    from vaenb.experiments import runs as experiments
+    from vaenb.experiments import execute as experiments
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)   # the parent's view: two GPUs
     assert experiments.visible_gpus() == ["0", "1"]
@@ -504,7 +505,8 @@ def test_a_kept_kernel_gives_the_numbers_of_a_fresh_one(tmp_path):
 
 def test_cpu_profile_grids_are_the_headline_arms_at_32_pixels():
     "Issue 18: the `cpu` profile runs only the headline arms, 8 unreported seeds each, on 32×32 data and backbones, for longer."
-    from vaenb.experiments.runs import PROFILE_NOTES, PROFILES, study_runs
+    from vaenb.experiments.reports import PROFILE_NOTES
+    from vaenb.experiments.runs import PROFILES, study_runs
     assert "cpu" in PROFILES and "8 seeds" in PROFILE_NOTES["cpu"] and "32×32" in PROFILE_NOTES["cpu"]
     expected = {"mipe": ({"β-VAE": 6000, "MIPET-β-VAE": 6000}, "conv32", "dsprites-lite"),
                 "factorqvae": ({"FactorQVAE": 3000, "FactorVAE": 3000, "QVAE": 6000, "dVAE": 6000, "β-VAE": 6000}, "conv32", "shapes3d"),

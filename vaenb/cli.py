@@ -24,7 +24,8 @@ def cmd_info(args) -> int:
     "Print versions, the device vaenb would use, and where data lives."
     print(f"vaenb {vaenb.__version__}  python {platform.python_version()}  torch {torch.__version__}")
     print(f"device: {get_device(args.device)}  (cuda available: {torch.cuda.is_available()})")
-    from vaenb.experiments.runs import reports_dir, results_dir
+    from vaenb.experiments.reports import reports_dir
+    from vaenb.experiments.runs import results_dir
     print(f"data directory: {data_dir(create=False)}\nresults: {results_dir()}\nreports: {reports_dir()}")
     print(f"checkout: {repo_root() or '(installed package)'}")
     return 0
@@ -71,7 +72,7 @@ def _key_values(pairs: list[str], option: str) -> dict:
     return out
 
 def _report_failures(records: list[dict]) -> int:
-    from vaenb.experiments.runs import failure_line
+    from vaenb.experiments.execute import failure_line
     failed = [r for r in records if r["status"] != "finished"]
     for r in failed: print(f"FAILED {r['run_id']}: {failure_line(r)}", file=sys.stderr)
     print(f"{len(records) - len(failed)} finished, {len(failed)} failed")
@@ -89,7 +90,8 @@ def _command_line_fields(args) -> dict:
 
 def cmd_run(args) -> int:
     "Train and evaluate one run through the experiment notebook."
-    from vaenb.experiments.runs import check_dataset_files, compose_run, execute_run, load_run_file, run_directory, validate_run
+    from vaenb.experiments.execute import execute_run
+    from vaenb.experiments.runs import check_dataset_files, compose_run, load_run_file, run_directory, validate_run
     config = validate_run(compose_run(load_run_file(args.config) if args.config else {}, _command_line_fields(args)))
     check_dataset_files(config)
     print(f"run {config.short_label()} on {config.dataset} (seed {config.seed}, {config.profile} profile): {run_directory(config, args.results)}", flush=True)
@@ -99,7 +101,8 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     "Run every configuration of a grid file on a Dask cluster."
-    from vaenb.experiments.runs import check_dataset_files, load_grid, run_sweep
+    from vaenb.experiments.execute import run_sweep
+    from vaenb.experiments.runs import check_dataset_files, load_grid
     runs = load_grid(args.grid)
     for run in runs: check_dataset_files(run)
     return _report_failures(run_sweep(runs, args.results, scheduler=args.scheduler, n_workers=args.workers, force=args.force,
@@ -107,7 +110,8 @@ def cmd_sweep(args) -> int:
 
 def cmd_report(args) -> int:
     "Rebuild a paper's tables and figures from the finished runs."
-    from vaenb.experiments.runs import build_report, collect_runs, papers_named, results_dir, study_runs
+    from vaenb.experiments.reports import build_report
+    from vaenb.experiments.runs import collect_runs, papers_named, results_dir, study_runs
     built = 0
     for paper in papers_named(args.paper):
         if collect_runs(study_runs(paper, args.profile), args.results)[0].empty:   # an empty table would look like a result
@@ -119,7 +123,7 @@ def cmd_report(args) -> int:
 
 def cmd_table(args) -> int:
     "Mean ± s.d. over seeds per configuration of any finished runs (Markdown; CSV, Markdown and LaTeX files with --out)."
-    from vaenb.experiments.runs import run_table, write_table
+    from vaenb.experiments.reports import run_table, write_table
     table = run_table(args.results, by=args.by)
     print(table.to_markdown(index=False))
     if args.out: print("wrote " + ", ".join(map(str, write_table(table, args.out))))
@@ -127,7 +131,7 @@ def cmd_table(args) -> int:
 
 def cmd_reproduce(args) -> int:
     "Run the papers' sweeps for a profile, then build their reports."
-    from vaenb.experiments.runs import reproduce
+    from vaenb.experiments.reports import reproduce
     return _report_failures(reproduce(args.paper, args.profile, args.results, args.reports, scheduler=args.scheduler, n_workers=args.workers,
                                       **_watch_options(args)))
 

@@ -46,7 +46,8 @@ def smoke_config(steps: int, seed: int = 0):
 
 def sweep(steps: int, n: int, results: str):
     "N runs on one worker: a table of stages by run, then the sweep's wall time per run beyond train and eval."
-    from vaenb.experiments.runs import dask_client, run_directory, run_sweep
+    from vaenb.experiments.execute import dask_client, run_sweep
+    from vaenb.experiments.runs import run_directory
     configs = [smoke_config(steps, seed) for seed in range(n)]
     t0 = time.perf_counter()
     with dask_client(None, 1) as client:
@@ -77,7 +78,8 @@ def main():
     if args.sweep:
         with tempfile.TemporaryDirectory() as tmp: return sweep(args.steps, args.sweep, args.results or tmp)
     started = time.perf_counter()
-    from vaenb.experiments.runs import dask_client, execute_run, run_directory
+    from vaenb.experiments.execute import dask_client, execute_run
+    from vaenb.experiments.runs import run_directory
     imports = time.perf_counter() - started
     config = smoke_config(args.steps)
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +89,7 @@ def main():
         wall = time.perf_counter() - t0
         assert record["status"] == "finished", record.get("error")
         times = stage_times(run_directory(config, results) / "notebook.ipynb")
-    rows = [("parent: import vaenb.experiments.runs", imports), *((k, v) for k, v in times.items() if k != "papermill total"),
+    rows = [("parent: import vaenb.experiments.execute", imports), *((k, v) for k, v in times.items() if k != "papermill total"),
             ("parent: checks + papermill bookkeeping", wall - times["papermill total"])]
     if args.dask:
         t0 = time.perf_counter()
