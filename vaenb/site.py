@@ -5,6 +5,7 @@
 # %% ../nbs/96_site.ipynb #0e9dba4a
 from __future__ import annotations
 
+import ast
 import base64
 import fnmatch
 import html
@@ -18,8 +19,8 @@ __all__ = ['ASSET_PACKAGES', 'ASSET_URLS', 'ASSETS_ENV', 'HIDE_INPUT_TAG', 'NAV_
            'SEARCH_INDEX', 'KERNEL_ENV', 'FAILED_KEY', 'asset_cache_dir', 'fetch_asset', 'extract_asset',
            'vendor_assets', 'title_block', 'site_notebook', 'nav_group', 'search_entries', 'write_search_index',
            'embed_local_images', 'unlink_placeholders', 'drop_call_self', 'skipped_at_test', 'site_kernel',
-           'mark_failed', 'execute_notebook', 'execute_notebooks', 'notebook_sources', 'process_notebooks',
-           'build_site']
+           'mark_failed', 'execute_notebook', 'execute_notebooks', 'skip_mixed_cells', 'notebook_sources',
+           'process_notebooks', 'build_site']
 
 # %% ../nbs/96_site.ipynb #02dc2d08
 import multiprocessing
@@ -430,11 +431,26 @@ def execute_notebooks(sources: list[Path], nbs: Path, cache: Path, root: Path, f
             except Exception as e: result[src] = (result[src][0], _write_failure(src, result[src][0], e))   # the worker process died
     return result
 
+# %% ../nbs/96_site.ipynb #b72b399f
+_SHOW_DIRECTIVES = {"export", "exports", "exporti", "exec_doc"}
+
+def skip_mixed_cells(do_eval):
+    "nbdev's `_do_eval` (whether its processor runs a cell), except for a cell mixing imports with other code."
+    def wrapped(cell):
+        trees = cell.parsed_() if cell.cell_type == "code" and cell.source else None
+        imports = [isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees or []]
+        if any(imports) and not all(imports) and not cell.directives_.keys() & _SHOW_DIRECTIVES: return False
+        return do_eval(cell)
+    wrapped.vaenb_wrapped = True
+    return wrapped
+
 # %% ../nbs/96_site.ipynb #94a6baac
 def _process(src: str, dst: str, root: str):
     "nbdev's doc processing of one notebook (run in a worker process, cwd = the checkout)."
     from nbdev.processors import FilterDefaults
+    from nbdev import processors
     from nbdev.serve_drv import main
+    if not hasattr(processors._do_eval, "vaenb_wrapped"): processors._do_eval = skip_mixed_cells(processors._do_eval)
     os.chdir(root)
     try: main((Path(src), Path(dst), FilterDefaults))
     except Exception as e:   # nbdev wraps the cell's error: report the cause and the cell
