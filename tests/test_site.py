@@ -115,11 +115,12 @@ def test_every_image_shows(site):
 def test_sidebar_groups_and_search_box(site):
     out, summary = site
     page = (out / summary["pages"]["54_infomec.ipynb"]).read_text()
-    for group in ("Data &amp; core", "Models &amp; training", "Metrics", "Methods", "Looking at models", "Experiments", "Tools"):
+    for group in ("Core", "Data", "Networks &amp; models", "Regularisers", "Training", "Metrics", "Looking at models", "Experiments",
+                  "Studies", "Tools"):
         assert f"<b>{group}</b>" in page, f"the sidebar lacks the group {group}"
     sidebar = page[page.index('<nav class="vaenb-nav">'):page.index("</nav>")]
-    assert sidebar.index("<b>Metrics</b>") < sidebar.index('href="infomec.html"') < sidebar.index("<b>Methods</b>")
-    assert sidebar.index("<b>Experiments</b>") < sidebar.index('href="report_mipe.html"') < sidebar.index("<b>Tools</b>")
+    assert sidebar.index("<b>Metrics</b>") < sidebar.index('href="infomec.html"') < sidebar.index("<b>Looking at models</b>")
+    assert sidebar.index("<b>Experiments</b>") < sidebar.index('href="report_mipe.html"') < sidebar.index("<b>Studies</b>")
     for name in summary["pages"].values():
         assert 'id="vaenb-search"' in (out / name).read_text(), f"{name} has no search box"
 
@@ -146,7 +147,7 @@ def test_no_link_to_placeholder_hosts(site):
         for tag, name, url in _Attributes(text).found:
             if name in ("href", "src"): assert not any(h in url for h in hosts), f"{page}: <{tag} {name}={url}>"
         assert "Call self as a function" not in text, f"{page} shows Python's docstring of an undocumented object"
-    assert '<span class="vaenb-source">vaenb/core.py</span>' in (out / summary["pages"]["00_config.ipynb"]).read_text()
+    assert '<span class="vaenb-source">vaenb/core/config.py</span>' in (out / summary["pages"]["00_config.ipynb"]).read_text()
 
 
 def test_widget_icons_are_local(site):

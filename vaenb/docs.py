@@ -28,6 +28,8 @@ def _directives(source: str) -> dict[str, str]:
         if m: out[m.group(1)] = m.group(2).strip()
     return out
 
+
+# %% ../nbs/95_docs.ipynb #c4e2107a
 def readme_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     "A copy of `nb` with the cells and lines that nbdev keeps out of the docs removed."
     nb = nbformat.from_dict(nb)
@@ -43,11 +45,15 @@ def readme_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb.metadata["language_info"] = {"name": "python"}
     return nb
 
+
+# %% ../nbs/95_docs.ipynb #5508f63a
 def relink(markdown: str, prefix: str) -> str:
     "Prefix the relative link and image targets in `markdown` with `prefix`, so links written from `nbs/` work from the root."
     if prefix in ("", "."): return markdown
     return re.sub(r"\]\((?![a-z]+:|#|/)([^)\s]+)\)", lambda m: f"]({prefix}/{m.group(1)})", markdown)
 
+
+# %% ../nbs/95_docs.ipynb #bdbbb587
 def make_readme(notebook: str | Path | None = None, dest: str | Path | None = None) -> Path:
     "Write README.md (default `<repo>/README.md`) from the landing notebook (default `<repo>/nbs/index.ipynb`)."
     from nbconvert import MarkdownExporter
@@ -60,3 +66,4 @@ def make_readme(notebook: str | Path | None = None, dest: str | Path | None = No
     body = relink(body, os.path.relpath(notebook.parent.resolve(), dest.parent.resolve()))
     with atomic_write(dest, "w", encoding="utf-8") as f: f.write(README_HEADER + body)
     return dest
+

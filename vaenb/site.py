@@ -5,12 +5,24 @@
 # %% ../nbs/96_site.ipynb #0e9dba4a
 from __future__ import annotations
 
+import ast
 import base64
 import fnmatch
 import html
 import itertools
 import json
 import mimetypes
+import mimetypes
+
+# %% auto #0
+__all__ = ['ASSET_PACKAGES', 'ASSET_URLS', 'ASSETS_ENV', 'HIDE_INPUT_TAG', 'NAV_GROUPS', 'FOLDER_GROUPS', 'OTHER_GROUP',
+           'SEARCH_INDEX', 'KERNEL_ENV', 'FAILED_KEY', 'asset_cache_dir', 'fetch_asset', 'extract_asset',
+           'vendor_assets', 'title_block', 'site_notebook', 'nav_group', 'search_entries', 'write_search_index',
+           'embed_local_images', 'unlink_placeholders', 'drop_call_self', 'skipped_at_test', 'site_kernel',
+           'mark_failed', 'execute_notebook', 'execute_notebooks', 'skip_mixed_cells', 'notebook_sources',
+           'process_notebooks', 'build_site']
+
+# %% ../nbs/96_site.ipynb #02dc2d08
 import multiprocessing
 import os
 import re
@@ -22,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote
 
+# %% ../nbs/96_site.ipynb #4fc491bf
 import nbformat
 import yaml
 from fastcore.xtras import working_directory
@@ -30,14 +43,6 @@ from nbdev.process import extract_directives
 
 from .core.config import atomic_write, repo_root
 from .docs import readme_notebook
-
-# %% auto #0
-__all__ = ['ASSET_PACKAGES', 'ASSET_URLS', 'ASSETS_ENV', 'HIDE_INPUT_TAG', 'NAV_GROUPS', 'FOLDER_GROUPS', 'OTHER_GROUP',
-           'SEARCH_INDEX', 'KERNEL_ENV', 'FAILED_KEY', 'asset_cache_dir', 'fetch_asset', 'extract_asset',
-           'vendor_assets', 'title_block', 'site_notebook', 'nav_group', 'search_entries', 'write_search_index',
-           'embed_local_images', 'unlink_placeholders', 'drop_call_self', 'skipped_at_test', 'site_kernel',
-           'mark_failed', 'execute_notebook', 'execute_notebooks', 'notebook_sources', 'process_notebooks',
-           'build_site']
 
 # %% ../nbs/96_site.ipynb #556a547a
 ASSET_PACKAGES = {
@@ -48,6 +53,8 @@ ASSET_PACKAGES = {
     "@jupyter-widgets/html-manager": ("1.0.15", "html-manager", ("LICENSE*", "dist/embed-amd.js", "dist/*.woff2", "dist/*.woff")),
     "font-awesome": ("4.7.0", "font-awesome", ("README.md", "css/font-awesome.min.css", "fonts/*")),
 }
+
+# %% ../nbs/96_site.ipynb #1033f649
 ASSET_URLS = {  # nbconvert resource: (package, URL relative to the site root)
     "mathjax_url": ("mathjax", "assets/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"),
     "require_js_url": ("requirejs", "assets/requirejs/require.js"),
@@ -62,10 +69,12 @@ def asset_cache_dir() -> Path:
     root = repo_root()
     return root / ".cache" / "site-assets" if root else Path.home() / ".cache" / "vaenb" / "site-assets"
 
+# %% ../nbs/96_site.ipynb #f89de710
 def _tarball_name(package: str, version: str) -> str:
     "The file name `npm pack` gives a package (`@scope/name` -> `scope-name-version.tgz`)."
     return f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
 
+# %% ../nbs/96_site.ipynb #5fae6b1e
 def fetch_asset(package: str, cache: Path) -> Path:
     "The cached npm tarball of `package` (at its pinned version), fetched once with `npm pack` if missing."
     version = ASSET_PACKAGES[package][0]
@@ -80,6 +89,7 @@ def fetch_asset(package: str, cache: Path) -> Path:
         raise FileNotFoundError(f"npm pack {package}@{version} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     return tarball
 
+# %% ../nbs/96_site.ipynb #caafdc73
 def extract_asset(tarball: Path, patterns, dest: Path) -> int:
     "Copy the members of an npm tarball matching `patterns` (paths under `package/`) into `dest`; the number copied."
     copied = 0
@@ -93,6 +103,7 @@ def extract_asset(tarball: Path, patterns, dest: Path) -> int:
             copied += 1
     return copied
 
+# %% ../nbs/96_site.ipynb #59e17204
 def vendor_assets(site_dir: Path, cache: Path | None = None) -> tuple[dict, list[str]]:
     "Copy the offline assets into `site_dir/assets`: (nbconvert resources with their URLs, problems for the missing ones)."
     cache = Path(cache) if cache else asset_cache_dir()
@@ -117,6 +128,7 @@ def _clean_text(text: str, doc_url: str) -> str:
     text = _QUARTO_ATTRS.sub("", text)
     return re.sub(re.escape(doc_url.rstrip("/")) + r"/([\w.-]+\.html)", r"\1", text) if doc_url else text
 
+# %% ../nbs/96_site.ipynb #969fddee
 def title_block(text: str) -> tuple[str, str] | None:
     "The title of a markdown `# title` cell and its whole `> description` blockquote, lines joined; None if not a title cell."
     lines = text.strip().splitlines()
@@ -125,36 +137,42 @@ def title_block(text: str) -> tuple[str, str] | None:
     quote = itertools.takewhile(lambda line: line.lstrip().startswith(">"), rest)
     return lines[0].lstrip("#").strip(), " ".join(" ".join(line.lstrip()[1:] for line in quote).split())
 
+# %% ../nbs/96_site.ipynb #1e5e7626
 def _source_title(source: nbformat.NotebookNode | None) -> tuple[str, str] | None:
     first = next((c for c in source.cells if c.cell_type == "markdown"), None) if source is not None else None
     return title_block(first.source) if first is not None else None
 
+# %% ../nbs/96_site.ipynb #57372b84
+def _fix_cell(cell, doc_url: str):
+    "Hide a `show_doc` cell's input, strip the `#|` lines of code, clean the links of markdown and of markdown outputs."
+    if cell.cell_type == "markdown": cell.source = _clean_text(cell.source, doc_url)
+    if cell.cell_type != "code": return
+    if _ECHO_FALSE.search(cell.source): cell.metadata.setdefault("tags", []).append(HIDE_INPUT_TAG)
+    cell.source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("#|")).strip("\n")
+    for out in cell.get("outputs", []):
+        if "text/markdown" in out.get("data", {}): out.data["text/markdown"] = _clean_text(out.data["text/markdown"], doc_url)
+
+# %% ../nbs/96_site.ipynb #2ca57867
+def _title_cell(meta: dict, page: str, title: str, whole: tuple[str, str] | None):
+    "The `# title` / `> description` cell that replaces nbdev's front matter `meta`, with the page name, title and description."
+    page, title = meta.get("output-file", page), str(meta.get("title", title))
+    description = whole[1] if whole and whole[1] else str(meta.get("description", "") or "")   # nbdev's front matter has only the first line
+    return nbformat.v4.new_markdown_cell(f"# {title}" + (f"\n\n> {description}" if description else "")), page, title, description
+
+# %% ../nbs/96_site.ipynb #4c170880
 def site_notebook(nb: nbformat.NotebookNode, stem: str, doc_url: str = "",
                   source: nbformat.NotebookNode | None = None) -> tuple[nbformat.NotebookNode, str, str, str]:
     "A processed notebook fixed for nbconvert: `(notebook, page file name, title, description)`; `source`: the notebook before processing."
     nb = nbformat.from_dict(nb)
     page, title, description = f"{stem}.html", stem, ""
     whole = _source_title(source)
-    cells = []
-    for cell in nb.cells:
+    for k, cell in enumerate(nb.cells):
         cell.pop("has_sd", None)
         meta = _front_matter(cell)
-        if meta is not None:
-            page = meta.get("output-file", page)
-            title, description = str(meta.get("title", title)), str(meta.get("description", "") or "")
-            if whole and whole[1]: description = whole[1]   # nbdev's front matter has only the first line
-            cell = nbformat.v4.new_markdown_cell(f"# {title}" + (f"\n\n> {description}" if description else ""))
-        elif cell.cell_type == "code":
-            if _ECHO_FALSE.search(cell.source): cell.metadata.setdefault("tags", []).append(HIDE_INPUT_TAG)
-            cell.source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("#|")).strip("\n")
-            for out in cell.get("outputs", []):
-                if "text/markdown" in out.get("data", {}): out.data["text/markdown"] = _clean_text(out.data["text/markdown"], doc_url)
-        elif cell.cell_type == "markdown":
-            cell.source = _clean_text(cell.source, doc_url)
-        cells.append(cell)
-    if page == f"{stem}.html" and cells and cells[0].cell_type == "markdown":   # no front matter: read `# title` / `> description`
-        title, description = title_block(cells[0].source) or (title, description)
-    nb.cells = cells
+        if meta is None: _fix_cell(cell, doc_url)
+        else: nb.cells[k], page, title, description = _title_cell(meta, page, title, whole)
+    if page == f"{stem}.html" and nb.cells and nb.cells[0].cell_type == "markdown":   # no front matter: read `# title` / `> description`
+        title, description = title_block(nb.cells[0].source) or (title, description)
     nb.metadata.setdefault("language_info", {"name": "python"})
     return nb, page, title, description
 
@@ -165,6 +183,8 @@ _SITE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {% block jupyter_widgets %}{%- if resources.widget_renderer_url -%}{{ super() }}{%- endif -%}{% endblock %}
 {% block extra_css %}{{ resources.vaenb_head }}{% endblock %}
 """
+
+# %% ../nbs/96_site.ipynb #0725fc8f
 _SITE_CSS = (".vaenb-nav{position:fixed;top:0;left:0;bottom:0;width:230px;overflow-y:auto;box-sizing:border-box;z-index:10;"
              "background:#f7f7f7;border-right:1px solid #ddd;padding:10px 12px;font:13px/1.45 sans-serif}"
              "body{margin-left:250px!important}.vaenb-nav a{display:block;text-decoration:none;padding:1px 0}"
@@ -176,9 +196,10 @@ _SITE_CSS = (".vaenb-nav{position:fixed;top:0;left:0;bottom:0;width:230px;overfl
              "@media (max-width:800px){.vaenb-nav{position:static;width:auto;border-right:0;border-bottom:1px solid #ddd}"
              "body{margin-left:0!important}}")
 _ICON_CSS = ".jupyter-widgets .fa{font-family:FontAwesome!important;font-weight:normal!important}"   # see Assets
+
+# %% ../nbs/96_site.ipynb #13db84f2
 NAV_GROUPS = ((0, 9, "Core"), (10, 19, "Data"), (20, 29, "Networks & models"), (30, 39, "Regularisers"), (40, 49, "Training"),
-              (50, 59, "Metrics"), (60, 69, "Looking at models"), (70, 79, "Experiments"), (80, 89, "Studies"),
-              (40, 49, "Looking at models"), (50, 59, "Experiments"), (90, 99, "Tools"))
+              (50, 59, "Metrics"), (60, 69, "Looking at models"), (70, 79, "Experiments"), (80, 89, "Studies"), (90, 99, "Tools"))
 FOLDER_GROUPS = {"experiments": "Experiments"}
 OTHER_GROUP = "Other"
 
@@ -188,7 +209,6 @@ def nav_group(rel: str | Path) -> str:
     if len(rel.parts) > 1: return FOLDER_GROUPS.get(rel.parts[0], OTHER_GROUP)
     number = re.match(r"\d+", rel.name)
     return next((name for lo, hi, name in NAV_GROUPS if number and lo <= int(number.group()) <= hi), OTHER_GROUP)
-
 
 # %% ../nbs/96_site.ipynb #46efd5f4
 def _exporter(resources: dict):
@@ -201,11 +221,13 @@ def _exporter(resources: dict):
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={HIDE_INPUT_TAG}), enabled=True)
     return exporter
 
+# %% ../nbs/96_site.ipynb #43f90d37
 def _page_head(resources: dict) -> str:
     "The site's stylesheet for each page's head, with Font Awesome's when it was vendored."
     icons = f'<link rel="stylesheet" href="{resources["font_awesome_url"]}"><style>{_ICON_CSS}</style>' if resources.get("font_awesome_url") else ""
     return f"{icons}<style>{_SITE_CSS}</style>"
 
+# %% ../nbs/96_site.ipynb #106a13c1
 def _contents_cell(entries: list[tuple[str, str, str, str]]):
     "The landing page's contents: a table of (page, title, description) per sidebar group."
     groups = {}
@@ -225,12 +247,15 @@ hits.sort(function(a,b){return b[0]-a[0]||a[1]-b[1];});
 list.innerHTML=hits.slice(0,40).map(function(h){var e=h[2];
 return '<li><a href="'+esc(e.p+(e.a?'#'+e.a:''))+'">'+esc(e.t)+(e.h&&e.h!==e.t?' &rsaquo; '+esc(e.h):'')+'</a></li>';}).join('')||'<li>no match</li>';
 list.hidden=!words.length;});})();"""
+
+# %% ../nbs/96_site.ipynb #729ef419
 _HEADING = re.compile(r'<h([1-4])\b[^>]*?\bid="([^"]*)"[^>]*>(.*?)</h\1>', re.S)
 _NOT_TEXT = re.compile(r"<(script|style)\b.*?</\1>|<a class=\"anchor-link\".*?</a>", re.S | re.I)
 
 def _text(fragment: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
+# %% ../nbs/96_site.ipynb #c1749d42
 def search_entries(body: str, page: str, title: str, max_text: int = 600) -> list[dict]:
     "Search index entries of a rendered page: one per heading (`p` page, `t` title, `h` heading, `a` anchor, `x` text under it)."
     at = re.search(r"<body[^>]*>", body)
@@ -242,11 +267,13 @@ def search_entries(body: str, page: str, title: str, max_text: int = 600) -> lis
         entries.append({"p": page, "t": title, "h": _text(h.group(3)), "a": html.unescape(h.group(2)), "x": text})
     return [e for e in entries if e["h"] or e["x"]]
 
+# %% ../nbs/96_site.ipynb #a62b7d76
 def write_search_index(out: Path, entries: list[dict]):
     "Write the search index script `out/search-index.js`."
     with atomic_write(out / SEARCH_INDEX, "w", encoding="utf-8") as f: f.write(f"window.VAENB_SEARCH = {json.dumps(entries)};\n")
     (out / SEARCH_INDEX).chmod(0o644)   # atomic_write's temporary file is private; a web server must read it
 
+# %% ../nbs/96_site.ipynb #81f91fb1
 def _nav(pages: list[tuple[str, str, str]], current: str) -> str:
     "The sidebar: home, the search box and its results, the (page, title, group) links by group."
     links = {name: [] for name in dict.fromkeys([name for *_, name in NAV_GROUPS] + [OTHER_GROUP])}
@@ -273,6 +300,7 @@ def embed_local_images(body: str, src_dir: Path, root: Path) -> str:
         return f"{m.group(1)}data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}{m.group(3)}"
     return _IMG_SRC.sub(embed, body)
 
+# %% ../nbs/96_site.ipynb #c840c245
 def unlink_placeholders(body: str, prefixes) -> str:
     "Links whose URL starts with one of `prefixes` become their text; a `source` link into `<repo>/blob/<ref>/<path>` shows `<path>`."
     prefixes = [p.rstrip("/") for p in prefixes if p]
@@ -283,6 +311,7 @@ def unlink_placeholders(body: str, prefixes) -> str:
         return f'<span class="vaenb-source">{html.escape(path.group(1))}</span>' if m.group(2).strip() == "source" and path else m.group(2)
     return link.sub(text, body)
 
+# %% ../nbs/96_site.ipynb #f700724d
 def drop_call_self(body: str) -> str:
     "Remove `Call self as a function.`, the docstring Python gives an object without its own."
     return _CALL_SELF.sub("", body)
@@ -304,6 +333,7 @@ def site_kernel() -> str:
     from jupyter_client.kernelspec import KernelSpecManager
     return "vaenb" if "vaenb" in KernelSpecManager().find_kernel_specs() else "python3"
 
+# %% ../nbs/96_site.ipynb #11d72f52
 class _SiteClient(NotebookClient):
     "nbclient's executor running only the cells `nbdev_test` runs, remembering which cell it is at."
     skip_flags, current = ("notest", "slow"), None
@@ -313,10 +343,18 @@ class _SiteClient(NotebookClient):
         self.current = cell_index
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
 
+# %% ../nbs/96_site.ipynb #afed32eb
+def _warning_box(message: str):
+    "The markdown cell telling that execution stopped, and why."
+    return nbformat.v4.new_markdown_cell(f'<div class="vaenb-warning" style="{_WARNING_STYLE}">&#9888; <b>This page was executed '
+                                         f'when the docs were built, and execution stopped</b>: {html.escape(message)}. Outputs '
+                                         'end at that cell; the cells after it were not run.</div>')
+
 def _first_line(source: str) -> str:
     lines = [line.strip() for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#|")]
     return (lines[0][:77] + "...") if lines and len(lines[0]) > 80 else (lines[0] if lines else "")
 
+# %% ../nbs/96_site.ipynb #fa84cd3d
 def mark_failed(nb: nbformat.NotebookNode, cell_index: int | None, error: Exception) -> str:
     "Record a failed execution in `nb`: clear the outputs after the failing cell, add a warning box; the message."
     name = getattr(error, "ename", None) or type(error).__name__
@@ -326,14 +364,20 @@ def mark_failed(nb: nbformat.NotebookNode, cell_index: int | None, error: Except
         message = f"cell {cell_index + 1} (`{_first_line(nb.cells[cell_index].source)}`) failed: {message}"
         for cell in nb.cells[cell_index + 1:]:
             if cell.cell_type == "code": cell.outputs, cell.execution_count = [], None
-    box = nbformat.v4.new_markdown_cell(f'<div class="vaenb-warning" style="{_WARNING_STYLE}">&#9888; <b>This page was executed '
-                                        f'when the docs were built, and execution stopped</b>: {html.escape(message)}. Outputs '
-                                        'end at that cell; the cells after it were not run.</div>')
     titled = bool(nb.cells) and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# ")
-    nb.cells.insert(1 if titled else 0, box)
+    nb.cells.insert(1 if titled else 0, _warning_box(message))
     nb.metadata[FAILED_KEY] = message
     return message
 
+# %% ../nbs/96_site.ipynb #47feba21
+def _site_client(nb, src: Path, skip_flags, kernel: str | None, cell_timeout: int) -> _SiteClient:
+    "An executor of `nb` (read from `src`, run in its folder) that skips the cells `nbdev_test` skips."
+    client = _SiteClient(nb, timeout=cell_timeout, kernel_name=kernel or site_kernel(), resources={"metadata": {"path": str(src.parent)}},
+                         extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no warning per kernel about its TCP transport
+    client.skip_flags = tuple(skip_flags)
+    return client
+
+# %% ../nbs/96_site.ipynb #c1661c50
 def execute_notebook(src: str | Path, dst: str | Path, root: str | Path | None = None, skip_flags=("notest", "slow"),
                      kernel: str | None = None, cell_timeout: int = 600) -> str | None:
     "Execute notebook `src` in a kernel as `nbdev_test` runs it and write it with its outputs to `dst`; the failure message, or None."
@@ -342,12 +386,8 @@ def execute_notebook(src: str | Path, dst: str | Path, root: str | Path | None =
     path = os.pathsep.join(p for p in (str(root) if root else "", os.environ.get("PYTHONPATH", "")) if p)
     for attempt in (1, 2):
         nb = nbformat.read(src, as_version=4)
-        client = _SiteClient(nb, timeout=cell_timeout, kernel_name=kernel or site_kernel(), resources={"metadata": {"path": str(src.parent)}},
-                             extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no warning per kernel about its TCP transport
-        client.skip_flags = tuple(skip_flags)
-        try:
-            client.execute(env={**os.environ, **KERNEL_ENV, "PYTHONPATH": path})
-            error = None
+        client = _site_client(nb, src, skip_flags, kernel, cell_timeout)
+        try: client.execute(env={**os.environ, **KERNEL_ENV, "PYTHONPATH": path}); error = None
         except DeadKernelError as e:
             if attempt == 1: continue
             error = mark_failed(nb, client.current, e)
@@ -373,6 +413,7 @@ def _execute(src: str, dst: str, root: str, skip_flags, cell_timeout: int) -> st
 def _failed_before(path: Path) -> bool:
     return FAILED_KEY in nbformat.read(path, as_version=4).metadata
 
+# %% ../nbs/96_site.ipynb #c319d93e
 def execute_notebooks(sources: list[Path], nbs: Path, cache: Path, root: Path, force: bool = False, n_workers: int = 2,
                       skip_flags=("notest", "slow"), cell_timeout: int = 600) -> dict[Path, tuple[Path, str | None]]:
     "Execute `sources` into `cache`: {source: (executed notebook, failure message or None)}."
@@ -390,21 +431,38 @@ def execute_notebooks(sources: list[Path], nbs: Path, cache: Path, root: Path, f
             except Exception as e: result[src] = (result[src][0], _write_failure(src, result[src][0], e))   # the worker process died
     return result
 
+# %% ../nbs/96_site.ipynb #b72b399f
+_SHOW_DIRECTIVES = {"export", "exports", "exporti", "exec_doc"}
+
+def skip_mixed_cells(do_eval):
+    "nbdev's `_do_eval` (whether its processor runs a cell), except for a cell mixing imports with other code."
+    def wrapped(cell):
+        trees = cell.parsed_() if cell.cell_type == "code" and cell.source else None
+        imports = [isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees or []]
+        if any(imports) and not all(imports) and not cell.directives_.keys() & _SHOW_DIRECTIVES: return False
+        return do_eval(cell)
+    wrapped.vaenb_wrapped = True
+    return wrapped
+
 # %% ../nbs/96_site.ipynb #94a6baac
 def _process(src: str, dst: str, root: str):
     "nbdev's doc processing of one notebook (run in a worker process, cwd = the checkout)."
     from nbdev.processors import FilterDefaults
+    from nbdev import processors
     from nbdev.serve_drv import main
+    if not hasattr(processors._do_eval, "vaenb_wrapped"): processors._do_eval = skip_mixed_cells(processors._do_eval)
     os.chdir(root)
     try: main((Path(src), Path(dst), FilterDefaults))
     except Exception as e:   # nbdev wraps the cell's error: report the cause and the cell
         cause = e.__cause__ or e
         raise RuntimeError(f"{type(cause).__name__}: {cause} ({' '.join(str(e).split())})") from None
 
+# %% ../nbs/96_site.ipynb #49897f72
 def notebook_sources(nbs: Path) -> list[Path]:
     "The notebooks of the docs: `nbs/**/*.ipynb`, skipping files and folders starting with `_` or `.`."
     return sorted(p for p in Path(nbs).rglob("*.ipynb") if not any(part.startswith(("_", ".")) for part in p.relative_to(nbs).parts))
 
+# %% ../nbs/96_site.ipynb #cd3ca1cf
 def process_notebooks(sources: list[Path], nbs: Path, cache: Path, root: Path, force: bool = False, n_workers: int = 2) -> dict[Path, Path | str]:
     "Run nbdev's doc processor on `sources` into `cache`: {source: processed notebook, or the error message}."
     todo, result = [], {}
@@ -424,51 +482,57 @@ def process_notebooks(sources: list[Path], nbs: Path, cache: Path, root: Path, f
     return result
 
 # %% ../nbs/96_site.ipynb #daadcc59
-def build_site(out_dir: str | Path = "site", nbs: str | Path | None = None, force: bool = False, assets: bool = True,
-               execute: bool = True, strict: bool = False, cell_timeout: int = 600, n_workers: int = 2, quiet: bool = False) -> dict:
-    "Execute and render the notebooks to a static, offline HTML site in `out_dir`; returns a summary (pages, failures, asset problems)."
+def _site_config(nbs: str | Path | None):
+    "nbdev's settings for the notebooks in `nbs` (default: the checkout's): (config, checkout root, notebook folder)."
     from nbdev.config import get_config
-    start = time.perf_counter()
     if nbs is not None and not Path(nbs).is_dir(): raise FileNotFoundError(f"nbs: notebook folder {nbs} not found")
     start_dir = Path(nbs or repo_root() or Path.cwd()).resolve()
     with working_directory(start_dir): cfg = get_config(path=start_dir)   # nbdev looks from the cwd up, whatever `path` says
-    root, nbs = Path(cfg.config_path), Path(nbs or cfg.nbs_path)
-    out = Path(out_dir).resolve()
-    say = (lambda *a: None) if quiet else print
-    sources = notebook_sources(nbs)
-    if not sources: raise FileNotFoundError(f"nbs: no notebooks under {nbs}")
-    out.mkdir(parents=True, exist_ok=True)
+    return cfg, Path(cfg.config_path), Path(nbs or cfg.nbs_path)
+
+def _site_assets(out: Path, assets: bool, say) -> tuple[dict, list[str]]:
+    "Vendor the offline assets into `out` (unless `assets` is False): (nbconvert resources, problems), each problem said."
     resources, problems = vendor_assets(out) if assets else ({res: "" for res in ASSET_URLS}, ["assets disabled (assets=False)"])
     for p in problems:
         say(f"build_site: warning: offline asset missing, {p}.\n  Math shows as TeX source and saved widgets do not render; building "
             f"once with npm and registry access fills the cache {asset_cache_dir()} (or set ${ASSETS_ENV} to a folder holding the tarballs).")
-    failures = {}
-    if execute:
-        executed_dir, tic = root / "_proc" / "_site" / "executed", time.perf_counter()
-        executed = execute_notebooks(sources, nbs, executed_dir, root, force=force, n_workers=n_workers,
-                                     skip_flags=cfg.get("tst_flags", "notest").split(), cell_timeout=cell_timeout)
-        for src, (_, error) in executed.items():
-            if error: failures[str(src.relative_to(nbs))] = error; say(f"build_site: warning: executing {src.relative_to(nbs)} failed at {error}")
-        say(f"build_site: executed {len(sources)} notebooks in {time.perf_counter() - tic:.0f} s")
-        inputs = {src: path for src, (path, _) in executed.items()}
-        by_input = process_notebooks(list(inputs.values()), executed_dir, root / "_proc" / "_site" / "docs", root, force=force, n_workers=n_workers)
-        processed = {src: by_input[path] for src, path in inputs.items()}
-    else:
-        inputs = {src: src for src in sources}
-        processed = process_notebooks(sources, nbs, root / "_proc", root, force=force, n_workers=n_workers)
-    doc_url = f"{cfg.get('doc_host', '')}{cfg.get('doc_baseurl', '')}"
-    placeholders = [cfg.get("git_url", ""), cfg.get("doc_host", "")]   # not published: the site links to neither (see above)
+    return resources, problems
+
+# %% ../nbs/96_site.ipynb #1e00b6fd
+def _run_and_process(sources: list[Path], nbs: Path, root: Path, cfg, force: bool, n_workers: int, cell_timeout: int, say):
+    "Execute `sources` and process the executed notebooks: ({source: executed notebook}, {source: processed one or error}, failures)."
+    executed_dir, tic = root / "_proc" / "_site" / "executed", time.perf_counter()
+    executed = execute_notebooks(sources, nbs, executed_dir, root, force=force, n_workers=n_workers,
+                                 skip_flags=cfg.get("tst_flags", "notest").split(), cell_timeout=cell_timeout)
+    failures = {str(src.relative_to(nbs)): error for src, (_, error) in executed.items() if error}
+    for name, error in failures.items(): say(f"build_site: warning: executing {name} failed at {error}")
+    say(f"build_site: executed {len(sources)} notebooks in {time.perf_counter() - tic:.0f} s")
+    inputs = {src: path for src, (path, _) in executed.items()}
+    by_input = process_notebooks(list(inputs.values()), executed_dir, root / "_proc" / "_site" / "docs", root, force=force, n_workers=n_workers)
+    return inputs, {src: by_input[path] for src, path in inputs.items()}, failures
+
+# %% ../nbs/96_site.ipynb #c14ae596
+def _site_pages(processed: dict, inputs: dict, nbs: Path, doc_url: str, say) -> tuple[list[tuple], dict[str, str]]:
+    "`(source, notebook, page, title, description)` for each notebook, the landing page first; and the processor's failures by name."
     pages, fallbacks = [], {}
     for src, proc in processed.items():
         if isinstance(proc, str):
             fallbacks[src.name] = proc
             say(f"build_site: warning: nbdev's doc processor failed on {src.name} ({proc}); rendering the notebook without API cells")
             nb = readme_notebook(nbformat.read(inputs[src], as_version=4))
-        else:
-            nb = nbformat.read(proc, as_version=4)
+        else: nb = nbformat.read(proc, as_version=4)
         stem = "index" if src.relative_to(nbs) == Path("index.ipynb") else src.stem
         pages.append((src, *site_notebook(nb, stem, doc_url, source=nbformat.read(inputs[src], as_version=4))))
     pages.sort(key=lambda p: (p[2] != "index.html", str(p[0].relative_to(nbs))))
+    return pages, fallbacks
+
+# %% ../nbs/96_site.ipynb #ff9a4e2d
+def _write_page(out: Path, page: str, body: str):
+    with atomic_write(out / page, "w", encoding="utf-8") as f: f.write(body)
+    (out / page).chmod(0o644)   # atomic_write's temporary file is private; a web server must read the page
+
+def _render_pages(pages: list[tuple], nbs: Path, out: Path, resources: dict, placeholders: list[str]):
+    "Write each page, with the sidebar, into `out`, and the search index of them all."
     groups = {page: nav_group(src.relative_to(nbs)) for src, _, page, _, _ in pages}
     nav = [(page, title, groups[page]) for _, _, page, title, _ in pages]
     exporter, head, search = _exporter(resources), _page_head(resources), []
@@ -478,13 +542,25 @@ def build_site(out_dir: str | Path = "site", nbs: str | Path | None = None, forc
         body = drop_call_self(unlink_placeholders(embed_local_images(body, src.parent, nbs), placeholders))
         search += search_entries(body, page, title)
         at = re.search(r"<body[^>]*>", body).end()
-        body = body[:at] + _nav(nav, page) + body[at:]
-        with atomic_write(out / page, "w", encoding="utf-8") as f: f.write(body)
-        (out / page).chmod(0o644)   # atomic_write's temporary file is private; a web server must read the page
+        _write_page(out, page, body[:at] + _nav(nav, page) + body[at:])
     write_search_index(out, search)
-    summary = {"out_dir": str(out), "pages": {str(src.relative_to(nbs)): page for src, _, page, _, _ in pages},
-               "fallbacks": fallbacks, "execution_failures": failures, "asset_problems": problems,
-               "seconds": round(time.perf_counter() - start, 1)}
+
+# %% ../nbs/96_site.ipynb #57af0373
+def build_site(out_dir: str | Path = "site", nbs: str | Path | None = None, force: bool = False, assets: bool = True,
+               execute: bool = True, strict: bool = False, cell_timeout: int = 600, n_workers: int = 2, quiet: bool = False) -> dict:
+    "Execute and render the notebooks to a static, offline HTML site in `out_dir`; returns a summary (pages, failures, asset problems)."
+    start, say = time.perf_counter(), (lambda *a: None) if quiet else print
+    cfg, root, nbs = _site_config(nbs)
+    out, sources = Path(out_dir).resolve(), notebook_sources(nbs)
+    if not sources: raise FileNotFoundError(f"nbs: no notebooks under {nbs}")
+    out.mkdir(parents=True, exist_ok=True)
+    resources, problems = _site_assets(out, assets, say)
+    if execute: inputs, processed, failures = _run_and_process(sources, nbs, root, cfg, force, n_workers, cell_timeout, say)
+    else: inputs, processed, failures = {s: s for s in sources}, process_notebooks(sources, nbs, root / "_proc", root, force, n_workers), {}
+    pages, fallbacks = _site_pages(processed, inputs, nbs, f"{cfg.get('doc_host', '')}{cfg.get('doc_baseurl', '')}", say)
+    _render_pages(pages, nbs, out, resources, [cfg.get("git_url", ""), cfg.get("doc_host", "")])   # not published: linked to by no page
+    summary = {"out_dir": str(out), "pages": {str(src.relative_to(nbs)): page for src, _, page, _, _ in pages}, "fallbacks": fallbacks,
+               "execution_failures": failures, "asset_problems": problems, "seconds": round(time.perf_counter() - start, 1)}
     say(f"build_site: {len(pages)} pages in {out} ({summary['seconds']} s); open {out / 'index.html'}")
     if failures:
         say(f"build_site: {len(failures)} notebook(s) failed to execute (their pages end at the failing cell): {', '.join(failures)}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
+from fastcore.basics import patch
 from PIL import Image
 
 from ..metrics import representation_function
@@ -46,94 +47,129 @@ class TraversalExplorer(widgets.VBox):
         self.model, self.dataset, self.image_px = model.eval(), dataset, image_px
         self.ranges = latent_ranges(sample_codes(self.model, dataset, n, seed)[1], quantiles)
         self.play_frames, self._syncing = play_frames, False
-        d = len(self.ranges)
-        self.index_slider = widgets.IntSlider(value=0, min=0, max=len(dataset) - 1, description="input #", continuous_update=False)
-        self.factor_pickers = [widgets.Dropdown(options=[(f"{v:.3g}", i) for i, v in enumerate(values)], description=name)
-                               for name, values in zip(dataset.factor_names, dataset.factor_values)]
-        self.latent_sliders = [widgets.FloatSlider(min=lo, max=hi, step=(hi - lo) / 100, description=f"z{j}", readout_format=".2f",
-                                                   continuous_update=True) for j, (lo, hi) in enumerate(self.ranges)]
-        for j, s in enumerate(self.latent_sliders): s.add_class(f"vaenb-latent-{j}")
-        self.play_latent = widgets.Dropdown(options=[(f"z{j}", j) for j in range(d)], description="animate")
-        self.play = widgets.Play(value=0, min=0, max=play_frames - 1, interval=150, description="play")
-        self.reset_button = widgets.Button(description="reset to input code")
-        self.input_image = widgets.Image(format="png", width=image_px, height=image_px)
-        self.image = widgets.Image(format="png", width=image_px, height=image_px)
-        self.image.add_class("vaenb-decoded")
-        self.factor_table = widgets.HTML()
-        header = widgets.HTML(f"<b>{html.escape(title or f'{type(model).__name__} ({c.model}), {d} latents')}</b> on {html.escape(dataset.name)}")
-
-        self.index_slider.observe(lambda ch: None if self._syncing else self.select(ch["new"]), "value")
-        for p in self.factor_pickers: p.observe(self._on_factor_pick, "value")
-        for j, s in enumerate(self.latent_sliders): s.observe(lambda ch, j=j: self._on_latent(j, ch["new"]), "value")
-        self.play.observe(self._on_play, "value")
-        self.reset_button.on_click(lambda _: self.reset())
-
-        left = widgets.VBox([widgets.HTML("<i>input</i>"), self.input_image, self.factor_table])
-        right = widgets.VBox([widgets.HTML("<i>decoded</i>"), self.image])
-        controls = widgets.VBox([self.index_slider, *self.factor_pickers, *self.latent_sliders,
-                                 widgets.HBox([self.play_latent, self.play]), self.reset_button])
-        super().__init__([header, widgets.HBox([left, right, controls])])
+        self._make_controls(); self._make_images(); self._observe()
+        name = title or f"{type(model).__name__} ({c.model}), {len(self.ranges)} latents"
+        super().__init__([widgets.HTML(f"<b>{html.escape(name)}</b> on {html.escape(dataset.name)}"), self._layout()])
         self.select(index)
 
-    @classmethod
-    def from_run(cls, run_dir: str | Path, loader, **kwargs) -> TraversalExplorer:
-        "An explorer for the trained run in `run_dir`, read by `loader(run_dir) -> (model, dataset, record)` (e.g. `load_run`)."
-        if not Path(run_dir).exists(): raise FileNotFoundError(f"run_dir: {run_dir} does not exist")
-        model, dataset, record = loader(run_dir)
-        explorer = cls(model, dataset, title=kwargs.pop("title", f"run {Path(run_dir).name}"), **kwargs)
-        explorer.record = record
-        return explorer
+# %% ../../nbs/61_widgets.ipynb #e238b129
+@patch
+def _make_controls(self: TraversalExplorer):
+    "The input pickers (index, or one value per factor), one slider per latent, the play control and the reset button."
+    self.index_slider = widgets.IntSlider(value=0, min=0, max=len(self.dataset) - 1, description="input #", continuous_update=False)
+    self.factor_pickers = [widgets.Dropdown(options=[(f"{v:.3g}", i) for i, v in enumerate(values)], description=name)
+                           for name, values in zip(self.dataset.factor_names, self.dataset.factor_values)]
+    self.latent_sliders = [widgets.FloatSlider(min=lo, max=hi, step=(hi - lo) / 100, description=f"z{j}", readout_format=".2f",
+                                               continuous_update=True) for j, (lo, hi) in enumerate(self.ranges)]
+    for j, s in enumerate(self.latent_sliders): s.add_class(f"vaenb-latent-{j}")
+    self.play_latent = widgets.Dropdown(options=[(f"z{j}", j) for j in range(len(self.ranges))], description="animate")
+    self.play = widgets.Play(value=0, min=0, max=self.play_frames - 1, interval=150, description="play")
+    self.reset_button = widgets.Button(description="reset to input code")
 
-    @property
-    def z(self) -> np.ndarray:
-        "The latent vector being decoded (the slider values), float32 [d]."
-        return np.array([s.value for s in self.latent_sliders], dtype=np.float32)
+# %% ../../nbs/61_widgets.ipynb #95ef69bc
+@patch
+def _make_images(self: TraversalExplorer):
+    "The input's image, the decoded image (its class names it for the browser test), the input's factor table."
+    self.input_image = widgets.Image(format="png", width=self.image_px, height=self.image_px)
+    self.image = widgets.Image(format="png", width=self.image_px, height=self.image_px)
+    self.image.add_class("vaenb-decoded")
+    self.factor_table = widgets.HTML()
 
-    def select(self, index: int):
-        "Show dataset input `index`: encode it once, set the factor pickers and the latent sliders to it, decode."
-        factors = self.dataset.index_to_factors([index])
-        x = self.dataset.images(factors)
-        self.index, self.code = int(index), representation_function(self.model)(x)[0]
-        self._syncing = True
-        try:
-            self.index_slider.value = self.index
-            for p, f in zip(self.factor_pickers, factors[0]): p.value = int(f)
-            for s, v, (lo, hi) in zip(self.latent_sliders, self.code, self.ranges):
-                s.min, s.max = min(float(lo), float(v)), max(float(hi), float(v))
-                s.value = float(v)
-        finally: self._syncing = False
-        self.input_image.value = png_bytes(x[0], self.image_px)
-        rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{self.dataset.factor_values[k][f]:.4g}</td><td>(class {f})</td></tr>"
-                       for k, (n, f) in enumerate(zip(self.dataset.factor_names, factors[0])))
-        self.factor_table.value = f"<table>{rows}</table>"
-        self._render()
+@patch
+def _observe(self: TraversalExplorer):
+    "Wire the controls; `_syncing` keeps the changes made by `select` and `reset` from echoing back."
+    self.index_slider.observe(lambda ch: None if self._syncing else self.select(ch["new"]), "value")
+    for p in self.factor_pickers: p.observe(self._on_factor_pick, "value")
+    for j, s in enumerate(self.latent_sliders): s.observe(lambda ch, j=j: self._on_latent(j, ch["new"]), "value")
+    self.play.observe(self._on_play, "value")
+    self.reset_button.on_click(lambda _: self.reset())
 
-    def reset(self):
-        "Move every latent slider back to the input's code."
-        self._syncing = True
-        try:
-            for s, v in zip(self.latent_sliders, self.code): s.value = float(v)
-        finally: self._syncing = False
-        self._render()
+# %% ../../nbs/61_widgets.ipynb #7ac6692c
+@patch
+def _layout(self: TraversalExplorer) -> widgets.HBox:
+    "The input and its factors, the decoded image, the controls: side by side."
+    left = widgets.VBox([widgets.HTML("<i>input</i>"), self.input_image, self.factor_table])
+    right = widgets.VBox([widgets.HTML("<i>decoded</i>"), self.image])
+    controls = widgets.VBox([self.index_slider, *self.factor_pickers, *self.latent_sliders,
+                             widgets.HBox([self.play_latent, self.play]), self.reset_button])
+    return widgets.HBox([left, right, controls])
 
-    def frame_value(self, latent: int, frame: int) -> float:
-        "Value of `latent` at animation `frame`: `play_frames` evenly spaced points over its range."
-        return float(np.linspace(*self.ranges[latent], self.play_frames)[frame])
+# %% ../../nbs/61_widgets.ipynb #adb8d7c8
+@patch(cls_method=True)
+def from_run(cls: TraversalExplorer, run_dir: str | Path, loader, **kwargs) -> TraversalExplorer:
+    "An explorer for the trained run in `run_dir`, read by `loader(run_dir) -> (model, dataset, record)` (e.g. `load_run`)."
+    if not Path(run_dir).exists(): raise FileNotFoundError(f"run_dir: {run_dir} does not exist")
+    model, dataset, record = loader(run_dir)
+    explorer = cls(model, dataset, title=kwargs.pop("title", f"run {Path(run_dir).name}"), **kwargs)
+    explorer.record = record
+    return explorer
 
-    def _render(self):
-        self.decoded = decode_latents(self.model, self.z[None])[0]
-        self.image.value = png_bytes(self.decoded, self.image_px)
+@patch(as_prop=True)
+def z(self: TraversalExplorer) -> np.ndarray:
+    "The latent vector being decoded (the slider values), float32 [d]."
+    return np.array([s.value for s in self.latent_sliders], dtype=np.float32)
 
-    def _on_latent(self, j: int, value: float):
-        if not self._syncing: self._render()
+# %% ../../nbs/61_widgets.ipynb #c906b9e1
+@patch
+def select(self: TraversalExplorer, index: int):
+    "Show dataset input `index`: encode it once, set the factor pickers and the latent sliders to it, decode."
+    factors = self.dataset.index_to_factors([index])
+    x = self.dataset.images(factors)
+    self.index, self.code = int(index), representation_function(self.model)(x)[0]
+    self._syncing = True
+    try:
+        self.index_slider.value = self.index
+        for p, f in zip(self.factor_pickers, factors[0]): p.value = int(f)
+        for s, v, (lo, hi) in zip(self.latent_sliders, self.code, self.ranges):
+            s.min, s.max = min(float(lo), float(v)), max(float(hi), float(v))
+            s.value = float(v)
+    finally: self._syncing = False
+    self._show_input(x[0], factors[0])
+    self._render()
 
-    def _on_factor_pick(self, change):
-        if self._syncing: return
-        index = int(self.dataset.factors_to_index([[p.value for p in self.factor_pickers]])[0])
-        if index != self.index: self.select(index)
+# %% ../../nbs/61_widgets.ipynb #c69e9a9f
+@patch
+def _show_input(self: TraversalExplorer, image: np.ndarray, factors: np.ndarray):
+    "The input's image and its factor values (physical value and class)."
+    self.input_image.value = png_bytes(image, self.image_px)
+    rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{self.dataset.factor_values[k][f]:.4g}</td><td>(class {f})</td></tr>"
+                   for k, (n, f) in enumerate(zip(self.dataset.factor_names, factors)))
+    self.factor_table.value = f"<table>{rows}</table>"
 
-    def _on_play(self, change):
-        self.latent_sliders[self.play_latent.value].value = self.frame_value(self.play_latent.value, change["new"])
+@patch
+def reset(self: TraversalExplorer):
+    "Move every latent slider back to the input's code."
+    self._syncing = True
+    try:
+        for s, v in zip(self.latent_sliders, self.code): s.value = float(v)
+    finally: self._syncing = False
+    self._render()
+
+# %% ../../nbs/61_widgets.ipynb #bece9f80
+@patch
+def frame_value(self: TraversalExplorer, latent: int, frame: int) -> float:
+    "Value of `latent` at animation `frame`: `play_frames` evenly spaced points over its range."
+    return float(np.linspace(*self.ranges[latent], self.play_frames)[frame])
+
+@patch
+def _render(self: TraversalExplorer):
+    self.decoded = decode_latents(self.model, self.z[None])[0]
+    self.image.value = png_bytes(self.decoded, self.image_px)
+
+# %% ../../nbs/61_widgets.ipynb #d262cac8
+@patch
+def _on_latent(self: TraversalExplorer, j: int, value: float):
+    if not self._syncing: self._render()
+
+@patch
+def _on_factor_pick(self: TraversalExplorer, change):
+    if self._syncing: return
+    index = int(self.dataset.factors_to_index([[p.value for p in self.factor_pickers]])[0])
+    if index != self.index: self.select(index)
+
+@patch
+def _on_play(self: TraversalExplorer, change):
+    self.latent_sliders[self.play_latent.value].value = self.frame_value(self.play_latent.value, change["new"])
 
 # %% ../../nbs/61_widgets.ipynb #86ca8eab
 class FactorSweep(widgets.VBox):
@@ -151,22 +187,26 @@ class FactorSweep(widgets.VBox):
         super().__init__([widgets.HBox([self.index_slider, self.factor_picker]), self.base_text, self.plot])
         self.update()
 
-    def sweep(self) -> tuple[np.ndarray, np.ndarray]:
-        "`(values [m], codes [m, d])`: the chosen factor's physical values and the codes of the swept images."
-        k = self.dataset.factor_names.index(self.factor_picker.value)
-        factors = np.repeat(self.dataset.index_to_factors([self.index_slider.value]), self.dataset.factor_sizes[k], axis=0)
-        factors[:, k] = np.arange(self.dataset.factor_sizes[k])
-        return np.asarray(self.dataset.factor_values[k], dtype=float), representation_function(self.model)(self.dataset.images(factors))
+# %% ../../nbs/61_widgets.ipynb #096be9cc
+@patch
+def sweep(self: FactorSweep) -> tuple[np.ndarray, np.ndarray]:
+    "`(values [m], codes [m, d])`: the chosen factor's physical values and the codes of the swept images."
+    k = self.dataset.factor_names.index(self.factor_picker.value)
+    factors = np.repeat(self.dataset.index_to_factors([self.index_slider.value]), self.dataset.factor_sizes[k], axis=0)
+    factors[:, k] = np.arange(self.dataset.factor_sizes[k])
+    return np.asarray(self.dataset.factor_values[k], dtype=float), representation_function(self.model)(self.dataset.images(factors))
 
-    def update(self):
-        "Recompute the sweep and redraw the plot."
-        self.values, self.responses = self.sweep()
-        base = self.dataset.index_to_factors([self.index_slider.value])[0]
-        self.base_text.value = f"other factors fixed at input {self.index_slider.value}: {html.escape(describe_factors(self.dataset, base))}"
-        fig = new_figure(*self.figsize)
-        ax = fig.subplots()
-        for j in range(self.responses.shape[1]):
-            ax.plot(self.values, self.responses[:, j], marker="o", ms=3, color=PALETTE[j % len(PALETTE)], label=f"z{j}")
-        ax.set_xlabel(f"{self.factor_picker.value} (ground truth)"); ax.set_ylabel("code")
-        ax.legend(fontsize=7, ncol=2, loc="best")
-        self.plot.value = figure_png(fig)
+# %% ../../nbs/61_widgets.ipynb #7b8817a2
+@patch
+def update(self: FactorSweep):
+    "Recompute the sweep and redraw the plot."
+    self.values, self.responses = self.sweep()
+    base = self.dataset.index_to_factors([self.index_slider.value])[0]
+    self.base_text.value = f"other factors fixed at input {self.index_slider.value}: {html.escape(describe_factors(self.dataset, base))}"
+    fig = new_figure(*self.figsize)
+    ax = fig.subplots()
+    for j in range(self.responses.shape[1]):
+        ax.plot(self.values, self.responses[:, j], marker="o", ms=3, color=PALETTE[j % len(PALETTE)], label=f"z{j}")
+    ax.set_xlabel(f"{self.factor_picker.value} (ground truth)"); ax.set_ylabel("code")
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    self.plot.value = figure_png(fig)
