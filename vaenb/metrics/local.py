@@ -104,7 +104,7 @@ def local_modularity_score(codes: np.ndarray, factors: np.ndarray, num_bins: int
 
 LOCAL_SCORES = {"local_mig": local_mig_score, "local_modularity": local_modularity_score}
 
-# %% ../../nbs/55_local_metrics.ipynb #55e95ba6
+# %% ../../nbs/55_local_metrics.ipynb #3b185f01
 def _named_scores(names, num_bins: int) -> dict:
     "{name: score(codes, factors)} of the local metrics `names` (one name or several), with `num_bins`."
     names = [names] if isinstance(names, str) else list(names)
@@ -112,6 +112,7 @@ def _named_scores(names, num_bins: int) -> dict:
     if unknown or not names: raise ValueError(f"names: expected some of {list(LOCAL_SCORES)}, found {names}")
     return {n: (lambda codes, factors, score=LOCAL_SCORES[n]: score(codes, factors, num_bins)) for n in names}
 
+# %% ../../nbs/55_local_metrics.ipynb #594ad30b
 @contextmanager
 def _evaluating(model):
     "The model in eval mode for the block, back in training mode after it if it was."

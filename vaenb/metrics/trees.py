@@ -396,16 +396,21 @@ def presorted_tree(codes: PresortedCodes, y, seed: int, max_depth: int = 3) -> T
 _DEFAULT_TREE_PARAMETERS = {"subsample": 1.0, "min_samples_split": 2, "min_samples_leaf": 1, "min_weight_fraction_leaf": 0.0,
                             "min_impurity_decrease": 0.0, "max_features": None, "max_leaf_nodes": None, "ccp_alpha": 0.0}
 
+def _check_presorted_parameters(gbc, sample_weight):
+    "Only scikit-learn's default unweighted trees, of a positive integer depth."
+    changed = {name: getattr(gbc, name) for name, default in _DEFAULT_TREE_PARAMETERS.items() if getattr(gbc, name) != default}
+    if changed: raise ValueError(f"PresortedGBC grows scikit-learn's default trees only; found {changed}")
+    if not isinstance(gbc.max_depth, int) or gbc.max_depth < 1:
+        raise ValueError(f"max_depth: expected a positive integer, found {gbc.max_depth!r}")
+    if sample_weight is not None: raise ValueError("sample_weight: PresortedGBC grows unweighted trees only; found weights")
+
+# %% ../../nbs/51_metrics_trees.ipynb #9fffb993
 class PresortedGBC(ensemble.GradientBoostingClassifier):
     "`GradientBoostingClassifier` whose trees are grown from presorted codes, each stage's trees concurrently on `tree_pool`."
     tree_pool: ThreadPoolExecutor | None = None
 
     def fit(self, X, y, sample_weight=None, monitor=None):
-        changed = {name: getattr(self, name) for name, default in _DEFAULT_TREE_PARAMETERS.items() if getattr(self, name) != default}
-        if changed: raise ValueError(f"PresortedGBC grows scikit-learn's default trees only; found {changed}")
-        if not isinstance(self.max_depth, int) or self.max_depth < 1:
-            raise ValueError(f"max_depth: expected a positive integer, found {self.max_depth!r}")
-        if sample_weight is not None: raise ValueError("sample_weight: PresortedGBC grows unweighted trees only; found weights")
+        _check_presorted_parameters(self, sample_weight)
         self._presorted = None   # (training array, its presorted codes): early stopping trains on a split of X
         try: return super().fit(X, y, monitor=monitor)
         finally: self._presorted = None
