@@ -16,18 +16,6 @@ import random
 import time
 import typing
 import warnings
-from collections.abc import Callable, Iterable
-from contextlib import contextmanager, nullcontext
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
-from tqdm.auto import tqdm
-
-import vaenb
-from .core.config import Config, ConfigError, atomic_temp_files, atomic_write, get_device, seed_everything, write_json
-from .models.vae import VAE, create_model
 
 # %% auto #0
 __all__ = ['METRICS_FILE', 'CHECKPOINT_FILE', 'CONFIG_FILE', 'CHECKPOINT_FORMAT', 'LOCK_FILE', 'PROGRESS_FILE',
@@ -35,6 +23,21 @@ __all__ = ['METRICS_FILE', 'CHECKPOINT_FILE', 'CONFIG_FILE', 'CHECKPOINT_FORMAT'
            'save_checkpoint', 'load_checkpoint', 'restore_checkpoint', 'load_model', 'RunInUseError', 'run_lock',
            'remove_stale_temp_files', 'TrainResult', 'train', 'write_progress', 'read_progress', 'ProgressCallback',
            'TensorBoardLogger', 'check_loggers', 'make_loggers']
+
+# %% ../nbs/40_train.ipynb #988f280a
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from fastcore.basics import patch
+from tqdm.auto import tqdm
+
+import vaenb
+from .core.config import Config, ConfigError, atomic_temp_files, atomic_write, get_device, seed_everything, write_json
+from .models.vae import VAE, create_model
 
 # %% ../nbs/40_train.ipynb #8f266604
 @dataclasses.dataclass
@@ -55,14 +58,16 @@ class TrainConfig(Config):
     device: str | None = None                # None: vaenb.core.config.get_device's choice
     progress: bool = True                    # tqdm progress bar
 
-    def check(self):
-        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
-            if getattr(self, name) < 1: self.fail(name, "an integer >= 1", getattr(self, name))
-        if self.seed < 0: self.fail("seed", "an integer >= 0", self.seed)
-        if self.lr_min < 0: self.fail("lr_min", "a number >= 0", self.lr_min)
-        if self.lr_period is not None and self.lr_period < 1: self.fail("lr_period", "None or an integer >= 1", self.lr_period)
-        if self.grad_clip is not None and not self.grad_clip > 0: self.fail("grad_clip", "None or a number > 0", self.grad_clip)
-        if isinstance(self.out_dir, os.PathLike): object.__setattr__(self, "out_dir", os.fspath(self.out_dir))
+# %% ../nbs/40_train.ipynb #08e47966
+@patch
+def check(self: TrainConfig):
+    for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        if getattr(self, name) < 1: self.fail(name, "an integer >= 1", getattr(self, name))
+    if self.seed < 0: self.fail("seed", "an integer >= 0", self.seed)
+    if self.lr_min < 0: self.fail("lr_min", "a number >= 0", self.lr_min)
+    if self.lr_period is not None and self.lr_period < 1: self.fail("lr_period", "None or an integer >= 1", self.lr_period)
+    if self.grad_clip is not None and not self.grad_clip > 0: self.fail("grad_clip", "None or a number > 0", self.grad_clip)
+    if isinstance(self.out_dir, os.PathLike): object.__setattr__(self, "out_dir", os.fspath(self.out_dir))
 
 # %% ../nbs/40_train.ipynb #b5eff967
 def cosine_lr(step: int, lr_max: float, lr_min: float, period: int) -> float:
@@ -87,6 +92,7 @@ def _parse_log(path: Path) -> list[dict]:
             raise ValueError(f"{path}: line {i + 1} is not a JSON record ({e}); expected one JSON object per line") from e
     return records
 
+# %% ../nbs/40_train.ipynb #a1381891
 def read_log(path: str | os.PathLike) -> pd.DataFrame:
     "The metrics of a run (its `out_dir` or its `metrics.jsonl`) as a DataFrame, one row per log step."
     path = Path(path)
@@ -100,37 +106,48 @@ class MetricsLog:
     def __init__(self, path: Path | None = None, device: torch.device | str = "cpu"):
         self.path, self.device, self.pending, self.records = path, torch.device(device), [], []
 
-    def start(self, step: int):
-        "Begin at `step`: keep the file's records up to it (a resumed run), or start a new file."
-        kept = [r for r in _parse_log(self.path) if r["step"] <= step] if self.path and self.path.is_file() and step else []
-        if self.path:
-            with atomic_write(self.path, "w", encoding="utf-8") as f: f.writelines(json.dumps(r) + "\n" for r in kept)
-        self.records = kept
-
-    def add(self, step: int, values: dict[str, torch.Tensor]):
-        # a diagnostic may live on the CPU (a python float made tensor) while the loss is on the GPU
-        stacked = torch.stack([v.detach().to(self.device, torch.float32, non_blocking=True) for v in values.values()])
-        self.pending.append((step, tuple(values), stacked))
-
-    def flush(self, **extra) -> tuple[dict, str | None]:
-        "(the averaged record, None) or (partial record, a description of the first non-finite step)."
-        flat = torch.cat([v for *_, v in self.pending]).cpu().tolist()   # the one sync of the interval
-        sums, counts, bad, offset = {}, {}, None, 0
-        for step, names, _ in self.pending:
-            values = dict(zip(names, flat[offset:offset + len(names)])); offset += len(names)
-            nonfinite = {k: v for k, v in values.items() if not math.isfinite(v)}
-            if nonfinite and bad is None:
-                bad = f"at step {step} the loss term(s) {', '.join(repr(k) for k in nonfinite)} became non-finite ({nonfinite})"
-            for k, v in values.items(): sums[k] = sums.get(k, 0.0) + v; counts[k] = counts.get(k, 0) + 1
-        self.pending = []
-        record = {**{k: sums[k] / counts[k] for k in sums}, **extra}
-        if bad is None:
-            self.records.append(record)
-            if self.path:
-                with open(self.path, "a", encoding="utf-8") as f: f.write(json.dumps(record) + "\n")
-        return record, bad
-
     def frame(self) -> pd.DataFrame: return pd.DataFrame(self.records)
+
+# %% ../nbs/40_train.ipynb #3684a5eb
+@patch
+def start(self: MetricsLog, step: int):
+    "Begin at `step`: keep the file's records up to it (a resumed run), or start a new file."
+    kept = [r for r in _parse_log(self.path) if r["step"] <= step] if self.path and self.path.is_file() and step else []
+    if self.path:
+        with atomic_write(self.path, "w", encoding="utf-8") as f: f.writelines(json.dumps(r) + "\n" for r in kept)
+    self.records = kept
+
+@patch
+def add(self: MetricsLog, step: int, values: dict[str, torch.Tensor]):
+    # a diagnostic may live on the CPU (a python float made tensor) while the loss is on the GPU
+    stacked = torch.stack([v.detach().to(self.device, torch.float32, non_blocking=True) for v in values.values()])
+    self.pending.append((step, tuple(values), stacked))
+
+# %% ../nbs/40_train.ipynb #a7912f19
+def _interval_means(pending: list) -> tuple[dict, str | None]:
+    "The mean of each term over the `pending` (step, names, values) of an interval, and its first non-finite step."
+    flat = torch.cat([v for *_, v in pending]).cpu().tolist()   # the one sync of the interval
+    sums, counts, bad, offset = {}, {}, None, 0
+    for step, names, _ in pending:
+        values = dict(zip(names, flat[offset:offset + len(names)])); offset += len(names)
+        nonfinite = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if nonfinite and bad is None:
+            bad = f"at step {step} the loss term(s) {', '.join(repr(k) for k in nonfinite)} became non-finite ({nonfinite})"
+        for k, v in values.items(): sums[k] = sums.get(k, 0.0) + v; counts[k] = counts.get(k, 0) + 1
+    return {k: sums[k] / counts[k] for k in sums}, bad
+
+# %% ../nbs/40_train.ipynb #e549fd19
+@patch
+def flush(self: MetricsLog, **extra) -> tuple[dict, str | None]:
+    "(the averaged record, None) or (partial record, a description of the first non-finite step)."
+    means, bad = _interval_means(self.pending)
+    self.pending = []
+    record = {**means, **extra}
+    if bad is None:
+        self.records.append(record)
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as f: f.write(json.dumps(record) + "\n")
+    return record, bad
 
 # %% ../nbs/40_train.ipynb #96ada549
 def _rng_state() -> dict:
@@ -140,6 +157,7 @@ def _rng_state() -> dict:
     if torch.cuda.is_available(): state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
+# %% ../nbs/40_train.ipynb #1562aa87
 def _set_rng_state(state: dict):
     random.setstate(state["python"])
     np_state = state["numpy"]
@@ -148,12 +166,14 @@ def _set_rng_state(state: dict):
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
 
+# %% ../nbs/40_train.ipynb #2da34ea7
 def _trajectory(config: TrainConfig) -> dict:
     "The train-config fields that decide the numbers of a run; a resumed run must share them."
     fields = {k: getattr(config, k) for k in ("seed", "batch_size", "grad_clip", "amp", "channels_last", "lr_schedule")}
     if config.lr_schedule == "cosine": fields.update(lr_min=config.lr_min, lr_period=config.lr_period or config.steps)
     return fields
 
+# %% ../nbs/40_train.ipynb #139a67c2
 def _differences(saved: dict, current: dict) -> str:
     missing = "<absent>"
     return "; ".join(f"{k}: checkpoint {saved.get(k, missing)!r}, this run {current.get(k, missing)!r}"
@@ -203,6 +223,7 @@ def _verified_state(path: Path, record) -> dict:
                          "when it was written; delete it (and the run's metrics.jsonl) to start the run over")
     return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
 
+# %% ../nbs/40_train.ipynb #1db1a73e
 def load_checkpoint(path: str | os.PathLike) -> dict:
     "The contents of a checkpoint (a run's `out_dir` or its `checkpoint.pt`), tensors on the CPU, after checking its checksum."
     path = Path(path)
@@ -217,9 +238,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 # %% ../nbs/40_train.ipynb #f0ac09d0
-def restore_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, config: TrainConfig) -> int:
-    "Load the state in `path` into `model` and `optimizers` and the global RNGs; returns the completed steps."
-    state = load_checkpoint(path)
+def _check_same_run(path, state: dict, model: VAE, config: TrainConfig):
+    "The checkpoint in `path` was written by this model config, on this training trajectory."
     model_diff = _differences(state["model_config"], model.config.to_dict())
     if state.get("model_class") != type(model).__name__ or model_diff:
         raise ConfigError(f"checkpoint {path} was written by a {state.get('model_class')} with a different config than this "
@@ -227,6 +247,12 @@ def restore_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, co
     train_diff = _differences(_trajectory(TrainConfig.from_dict(state["train_config"])), _trajectory(config))
     if train_diff:
         raise ConfigError(f"checkpoint {path} continues a different training run; differing TrainConfig fields: {train_diff}")
+
+# %% ../nbs/40_train.ipynb #5e9a6167
+def restore_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, config: TrainConfig) -> int:
+    "Load the state in `path` into `model` and `optimizers` and the global RNGs; returns the completed steps."
+    state = load_checkpoint(path)
+    _check_same_run(path, state, model, config)
     if state["optimizers"].keys() != optimizers.keys():
         raise ValueError(f"checkpoint {path}: holds optimisers {sorted(state['optimizers'])}, the model makes {sorted(optimizers)}")
     if state["step"] > config.steps:
@@ -238,6 +264,7 @@ def restore_checkpoint(path: str | os.PathLike, model: VAE, optimizers: dict, co
     _set_rng_state(state["rng"])
     return state["step"]
 
+# %% ../nbs/40_train.ipynb #42301b6b
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> VAE:
     "Rebuild the model saved in a checkpoint (a run's `out_dir` or its `checkpoint.pt`) with its trained weights."
     state = load_checkpoint(path)
@@ -252,6 +279,7 @@ LOCK_FILE = ".lock"
 class RunInUseError(RuntimeError):
     "Another process is training the same run directory."
 
+# %% ../nbs/40_train.ipynb #4f16064b
 @contextmanager
 def run_lock(out_dir: str | os.PathLike):
     "Hold the exclusive lock of the run directory `out_dir` for the block, or raise `RunInUseError` at once."
@@ -265,6 +293,7 @@ def run_lock(out_dir: str | os.PathLike):
         f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
         yield   # closing the file releases the lock
 
+# %% ../nbs/40_train.ipynb #fe3ae0ee
 def remove_stale_temp_files(out_dir: Path):
     "Delete what killed atomic writes of the run's files left behind; only under the run's lock."
     for name in (CHECKPOINT_FILE, METRICS_FILE, CONFIG_FILE):
@@ -281,6 +310,7 @@ class TrainResult:
     start_step: int           # 0, or the step a resumed run continued from
     images_per_s: float       # over the steps of this call
 
+# %% ../nbs/40_train.ipynb #fd7ff7b3
 def _check_dataset(dataset, model: VAE):
     if not callable(getattr(dataset, "batch", None)):
         raise TypeError(f"dataset: expected a vaenb GroundTruthDataset with batch(step, batch_size, seed), found {type(dataset).__name__}")
@@ -290,6 +320,7 @@ def _check_dataset(dataset, model: VAE):
         raise ValueError(f"dataset {getattr(dataset, 'name', type(dataset).__name__)!r}: images of shape (C, H, W) = {found}, but the "
                          f"{c.model} model config expects (channels, image_size, image_size) = {expected}")
 
+# %% ../nbs/40_train.ipynb #55602f2a
 def _check_terms(terms: dict, source: str):
     bad = [k for k, v in terms.items() if not (torch.is_tensor(v) and v.dim() == 0)]
     if bad: raise TypeError(f"{source}: expected a dict of scalar tensors, found non-scalar entries {bad}")
@@ -311,6 +342,7 @@ def _check_batch_size(model: VAE, config: TrainConfig):
         why = ", ".join(f"{part} needs {n}" for part, n in needs.items() if n > config.batch_size)
         config.fail("batch_size", f"an integer >= {max(needs.values())} for this {model.config.model} model ({why})", config.batch_size)
 
+# %% ../nbs/40_train.ipynb #be369aaf
 def _float_images(x, dataset, step: int) -> torch.Tensor:
     "`x` as float32; refuses anything but floating-point images."
     if torch.is_tensor(x) and x.dtype == torch.float32: return x
@@ -335,6 +367,7 @@ def _check_images(x: torch.Tensor, model: VAE, dataset, config: TrainConfig):
         raise ValueError(f"{source}: pixel values span [{low:g}, {high:g}], but the {model.config.recon} reconstruction of "
                          f"{type(model).__name__} expects images in [0, 1]{hint}")
 
+# %% ../nbs/40_train.ipynb #524dd7b5
 def _check_seeded(model: VAE, config: TrainConfig):
     if model.init_seed is None:
         raise ValueError(f"train: seed={config.seed} cannot reproduce this run: the {type(model).__name__}'s weights were drawn "
@@ -354,10 +387,8 @@ def train(model: VAE, dataset, config: TrainConfig | dict | None = None, resume:
         return _train(model, dataset, config, resume, callbacks, out_dir)
 
 # %% ../nbs/40_train.ipynb #e1fe0db9
-def _train(model: VAE, dataset, config: TrainConfig, resume: bool, callbacks, out_dir: Path | None) -> TrainResult:
-    "The loop of `train`, with the run directory (if any) locked."
-    checkpoint = out_dir / CHECKPOINT_FILE if out_dir else None
-    resuming = resume and checkpoint is not None and checkpoint.is_file()
+def _prepare(model: VAE, dataset, config: TrainConfig, resuming: bool) -> tuple[torch.device, dict]:
+    "Check the model and the first batch, move the model to the device; (the device, the model's optimisers)."
     if not resuming: _check_seeded(model, config)
     _check_images(dataset.batch(0, config.batch_size, config.seed), model, dataset, config)
     device = get_device(config.device)
@@ -366,62 +397,101 @@ def _train(model: VAE, dataset, config: TrainConfig, resume: bool, callbacks, ou
     optimizers = model.make_optimizers()
     if not {"model"} <= optimizers.keys() <= {"model", "adversary"}:
         raise ValueError(f"{type(model).__name__}.make_optimizers(): expected the keys 'model' and optionally 'adversary', found {sorted(optimizers)}")
-    base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in optimizers.items()}
+    return device, optimizers
 
-    if resuming:
-        start = last_saved = restore_checkpoint(checkpoint, model, optimizers, config)
-    else:
-        seed_everything(config.seed)
-        start, last_saved = 0, None
-        if out_dir: write_json(out_dir / CONFIG_FILE, {"model": model.config.to_dict(), "train": config.to_dict(), "init_seed": model.init_seed})
+# %% ../nbs/40_train.ipynb #1f03bb56
+def _begin(model: VAE, optimizers: dict, config: TrainConfig, checkpoint: Path | None, out_dir: Path | None) -> int:
+    "The first step: the one restored from `checkpoint`, or 0 for a new run (seeded, its config written)."
+    if checkpoint is not None: return restore_checkpoint(checkpoint, model, optimizers, config)
+    seed_everything(config.seed)
+    if out_dir: write_json(out_dir / CONFIG_FILE, {"model": model.config.to_dict(), "train": config.to_dict(), "init_seed": model.init_seed})
+    return 0
+
+# %% ../nbs/40_train.ipynb #63050f59
+def _set_lrs(optimizers: dict, base_lrs: dict, step: int, config: TrainConfig):
+    if config.lr_schedule != "constant":
+        for name, opt in optimizers.items():
+            for group, base in zip(opt.param_groups, base_lrs[name]): group["lr"] = scheduled_lr(step, base, config)
+
+# %% ../nbs/40_train.ipynb #a416ed03
+def _train_step(model: VAE, dataset, optimizers: dict, base_lrs: dict, step: int, config: TrainConfig, device, autocast) -> dict:
+    "The scheduled learning rates, the batch, and one update of each optimiser; the step's terms."
+    _set_lrs(optimizers, base_lrs, step, config)
+    x = _float_images(dataset.batch(step, config.batch_size, config.seed), dataset, step).to(device, non_blocking=True)
+    if config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
+    with autocast: terms = model.loss(x, step)
+    norm = _update(optimizers["model"], terms["loss"], config.grad_clip)
+    if norm is not None: terms["grad_norm/model"] = norm
+    if "adversary" in optimizers:
+        with autocast: adversary = model.adversary_loss(x, step)
+        norm = _update(optimizers["adversary"], adversary["loss"], config.grad_clip)
+        terms.update({f"adversary/{k}": v for k, v in adversary.items()})
+        if norm is not None: terms["grad_norm/adversary"] = norm
+    return terms
+
+# %% ../nbs/40_train.ipynb #b02d92c5
+def _checked_state(model: VAE, optimizers: dict, config: TrainConfig, step: int, bad: str | None, save: bool,
+                   checkpoint: Path | None, last_saved: int | None, bar) -> dict | None:
+    "The checkpoint state after `step` when `save`; a non-finite interval or state stops the run, the last good checkpoint kept."
+    state = None
+    if bad is None and save:
+        state = _checkpoint_state(model, optimizers, step + 1, config)
+        if nonfinite := _nonfinite(state): bad = f"the update of step {step} left non-finite values in {', '.join(nonfinite[:5])}"
+    if bad is not None:
+        bar.close()
+        kept = f"the last good checkpoint (step {last_saved}) is kept in {checkpoint}" if last_saved is not None else "no checkpoint was written"
+        raise FloatingPointError(f"train: {bad}; training stopped, {kept}")
+    return state
+
+# %% ../nbs/40_train.ipynb #f377e95b
+def _end_interval(model: VAE, optimizers: dict, config: TrainConfig, log: MetricsLog, step: int, save: bool, terms: dict,
+                  timing: tuple, checkpoint: Path | None, last_saved: int | None, bar, callbacks) -> int | None:
+    "Log the interval ending with `step`, checkpoint when `save`, call the callbacks; the step of the last checkpoint."
+    (interval_steps, interval_start, run_start), now = timing, time.perf_counter()
+    record, bad = log.flush(step=step + 1, lr=optimizers["model"].param_groups[0]["lr"],
+                            images_per_s=interval_steps * config.batch_size / (now - interval_start), time=now - run_start)
+    state = _checked_state(model, optimizers, config, step, bad, save, checkpoint, last_saved, bar)
+    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "/" not in k and k in terms} | {"img/s": f"{record['images_per_s']:.0f}"})
+    if save:
+        _write_checkpoint(checkpoint, state); last_saved = step + 1
+    for callback in callbacks: callback(record)
+    return last_saved
+
+# %% ../nbs/40_train.ipynb #11a855a5
+def _train(model: VAE, dataset, config: TrainConfig, resume: bool, callbacks, out_dir: Path | None) -> TrainResult:
+    "The loop of `train`, with the run directory (if any) locked."
+    checkpoint = out_dir / CHECKPOINT_FILE if out_dir else None
+    resuming = resume and checkpoint is not None and checkpoint.is_file()
+    device, optimizers = _prepare(model, dataset, config, resuming)
+    base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in optimizers.items()}
+    start = _begin(model, optimizers, config, checkpoint if resuming else None, out_dir)
     log = MetricsLog(out_dir / METRICS_FILE if out_dir else None, device)
     log.start(start)
+    elapsed = _loop(model, dataset, config, optimizers, base_lrs, device, log, start, start if resuming else None, callbacks, checkpoint)
+    return TrainResult(model, read_log(out_dir) if out_dir else log.frame(), config, out_dir, start,
+                       (config.steps - start) * config.batch_size / elapsed if config.steps > start else 0.0)
 
+# %% ../nbs/40_train.ipynb #aa622139
+def _loop(model: VAE, dataset, config: TrainConfig, optimizers: dict, base_lrs: dict, device, log: MetricsLog,
+          start: int, last_saved: int | None, callbacks, checkpoint: Path | None) -> float:
+    "Steps `start` to `config.steps`: train, log and checkpoint (to `checkpoint`, if any); the seconds it took."
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.amp == "bf16" else nullcontext()
     model.train()
     bar = tqdm(total=config.steps, initial=start, disable=not config.progress, unit="step", dynamic_ncols=True)
     run_start = interval_start = time.perf_counter(); interval_steps = 0
     for step in range(start, config.steps):
-        if config.lr_schedule != "constant":
-            for name, opt in optimizers.items():
-                for group, base in zip(opt.param_groups, base_lrs[name]): group["lr"] = scheduled_lr(step, base, config)
-        x = _float_images(dataset.batch(step, config.batch_size, config.seed), dataset, step).to(device, non_blocking=True)
-        if config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
-
-        with autocast: terms = model.loss(x, step)
-        norm = _update(optimizers["model"], terms["loss"], config.grad_clip)
-        if norm is not None: terms["grad_norm/model"] = norm
-        if "adversary" in optimizers:
-            with autocast: adversary = model.adversary_loss(x, step)
-            norm = _update(optimizers["adversary"], adversary["loss"], config.grad_clip)
-            terms.update({f"adversary/{k}": v for k, v in adversary.items()})
-            if norm is not None: terms["grad_norm/adversary"] = norm
+        terms = _train_step(model, dataset, optimizers, base_lrs, step, config, device, autocast)
         if step == start: _check_terms(terms, f"{type(model).__name__}.loss / adversary_loss")
         log.add(step, terms)
         bar.update(); interval_steps += 1
-
         done = step + 1
-        save = out_dir is not None and (done % config.checkpoint_every == 0 or done == config.steps)
+        save = checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps)
         if done % config.log_every == 0 or save or done == config.steps:
-            now = time.perf_counter()
-            record, bad = log.flush(step=done, lr=optimizers["model"].param_groups[0]["lr"],
-                                    images_per_s=interval_steps * config.batch_size / (now - interval_start), time=now - run_start)
-            if bad is None and save:
-                state = _checkpoint_state(model, optimizers, done, config)
-                if nonfinite := _nonfinite(state): bad = f"the update of step {step} left non-finite values in {', '.join(nonfinite[:5])}"
-            if bad is not None:
-                bar.close()
-                kept = f"the last good checkpoint (step {last_saved}) is kept in {checkpoint}" if last_saved is not None else "no checkpoint was written"
-                raise FloatingPointError(f"train: {bad}; training stopped, {kept}")
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "/" not in k and k in terms} | {"img/s": f"{record['images_per_s']:.0f}"})
-            if save:
-                _write_checkpoint(checkpoint, state); last_saved = done
-            for callback in callbacks: callback(record)
+            last_saved = _end_interval(model, optimizers, config, log, step, save, terms, (interval_steps, interval_start, run_start),
+                                       checkpoint, last_saved, bar, callbacks)
             interval_start, interval_steps = time.perf_counter(), 0
     bar.close()
-    elapsed = time.perf_counter() - run_start
-    return TrainResult(model, read_log(out_dir) if out_dir else log.frame(), config, out_dir, start,
-                       (config.steps - start) * config.batch_size / elapsed if config.steps > start else 0.0)
+    return time.perf_counter() - run_start
 
 # %% ../nbs/40_train.ipynb #05831db9
 PROGRESS_FILE = "progress.json"
@@ -454,6 +524,7 @@ def _summary_writer():
         raise ConfigError(f"the TensorBoard logger needs the `tensorboard` package, which is not installed ({e}); {TENSORBOARD_EXTRA}") from e
     return SummaryWriter
 
+# %% ../nbs/40_train.ipynb #50f22af0
 class TensorBoardLogger:
     "A `train` callback writing every number of each logged row as a TensorBoard scalar at the row's step, under `log_dir`."
     def __init__(self, log_dir: str | os.PathLike): self.writer = _summary_writer()(str(log_dir))
@@ -463,7 +534,9 @@ class TensorBoardLogger:
             if key != "step" and isinstance(value, (int, float)): self.writer.add_scalar(key, value, row["step"])
         self.writer.flush()   # flushed each log step: a killed run keeps its curves up to there
 
-    def close(self): self.writer.close()
+# %% ../nbs/40_train.ipynb #6c3b5ce6
+@patch
+def close(self: TensorBoardLogger): self.writer.close()
 
 # %% ../nbs/40_train.ipynb #a6a7738f
 LOGGERS = {"tensorboard": lambda out_dir: TensorBoardLogger(Path(out_dir) / "tensorboard")}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,16 +14,18 @@ import torch
 
 from ..core.config import map_batches
 from ..core.registry import REGISTRY
-from .info import check_codes_factors, discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401 (re-exported: _all_)
-from .info import mig, modularity, mutual_info_matrix  # noqa: F401 (re-exported: _all_)
-from .infomec import infomec  # noqa: F401 (re-exported: _all_)
-from .intervention import beta_vae_score, factor_vae_score, represent_factors  # noqa: F401 (re-exported: _all_)
-from .predictor import dci, explicitness, sap  # noqa: F401 (re-exported: _all_)
 
 # %% auto #0
 __all__ = ['REPRESENTATIONS', 'representation_function', 'metric_names', 'evaluate', 'mig', 'sap', 'dci', 'modularity',
            'explicitness', 'infomec', 'factor_vae_score', 'beta_vae_score', 'histogram_discretize',
            'discrete_mutual_info', 'discrete_entropy', 'mutual_info_matrix', 'check_codes_factors']
+
+# %% ../../nbs/56_evaluate.ipynb #72b0713c
+from .info import check_codes_factors, discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401 (re-exported: _all_)
+from .info import mig, modularity, mutual_info_matrix  # noqa: F401 (re-exported: _all_)
+from .infomec import infomec  # noqa: F401 (re-exported: _all_)
+from .intervention import beta_vae_score, factor_vae_score, represent_factors  # noqa: F401 (re-exported: _all_)
+from .predictor import dci, explicitness, sap  # noqa: F401 (re-exported: _all_)
 
 # %% ../../nbs/56_evaluate.ipynb #f4b13cbb
 _all_ = ["mig", "sap", "dci", "modularity", "explicitness", "infomec", "factor_vae_score", "beta_vae_score",
@@ -35,6 +38,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     parameter = next(iter(model.parameters()), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
+# %% ../../nbs/56_evaluate.ipynb #c99890e6
 REPRESENTATIONS = ("mean", "sample")
 
 def _sampled_codes(model, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -48,6 +52,7 @@ def _sampled_codes(model, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
         return post["mu"] + (0.5 * post["logvar"]).exp() * eps
     return codes
 
+# %% ../../nbs/56_evaluate.ipynb #3987d8d0
 def representation_function(model, batch_size: int = 256, representation: str = "mean", seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
     "`represent(images) -> codes` from a model's `codes` (or one sampled z), batched, without gradients, on the model's device."
     if representation not in REPRESENTATIONS:
@@ -81,6 +86,16 @@ def _sample_codes(inputs: SimpleNamespace, num_train: int, num_test: int, batch_
     inputs.codes_test = represent_factors(inputs.dataset, inputs.represent, inputs.factors_test, batch_size, "evaluate")
 
 # %% ../../nbs/56_evaluate.ipynb #c6311f2a
+@contextmanager
+def _in_eval_mode(model):
+    "A module in eval mode for the block, back in training mode after it if it was; anything else as it is."
+    was_training = getattr(model, "training", None)
+    if was_training is not None: model.eval()
+    try: yield
+    finally:
+        if was_training: model.train()
+
+# %% ../../nbs/56_evaluate.ipynb #432c0a87
 def evaluate(model, dataset, metrics: Sequence[str] | None = None, seed: int = 0, num_train: int = 10000, num_test: int = 5000,
              batch_size: int = 256, discrete_latents: bool = False, representation: str = "mean", n_jobs: int | None = -1,
              factor_vae_params: dict | None = None, beta_vae_params: dict | None = None, dci_params: dict | None = None) -> dict[str, float]:
@@ -90,10 +105,6 @@ def evaluate(model, dataset, metrics: Sequence[str] | None = None, seed: int = 0
     represent = representation_function(model, batch_size, representation, seed)
     inputs = _inputs(dataset, represent, seed, n_jobs, discrete_latents,
                      {"factor_vae": factor_vae_params, "beta_vae": beta_vae_params, "dci": dci_params})
-    was_training = getattr(model, "training", None)
-    if was_training is not None: model.eval()
-    try:
+    with _in_eval_mode(model):
         if any(entry.info.get("uses_codes") for entry in entries): _sample_codes(inputs, num_train, num_test, batch_size)
         return {k: v for entry in entries for k, v in entry.load()(inputs).items()}
-    finally:
-        if was_training: model.train()

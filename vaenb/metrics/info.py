@@ -38,11 +38,9 @@ def check_codes(codes, name: str = "codes", metric: str | None = None) -> np.nda
     _check_code_values(codes, name, metric)
     return codes
 
-def check_factors(factors, name: str = "factors") -> np.ndarray:
-    "`factors` as an int64 array `[N, k]` whose columns each take at least two values."
-    factors = np.asarray(factors)
-    if factors.ndim != 2: raise ValueError(f"{name}: expected a 2-D array [N, k], found shape {factors.shape}")
-    if factors.shape[1] == 0: raise ValueError(f"{name}: expected at least one factor, found shape {factors.shape}")
+# %% ../../nbs/50_metrics_info.ipynb #1f3f3757
+def _check_factor_values(factors: np.ndarray, name: str) -> np.ndarray:
+    "Integer class indices (integer-valued floats are accepted) as int64, each column taking at least two values."
     if not np.issubdtype(factors.dtype, np.integer):
         if not np.issubdtype(factors.dtype, np.floating) or not np.isfinite(factors).all() or (factors != np.round(factors)).any():
             raise ValueError(f"{name}: expected integer class indices, found dtype {factors.dtype} with non-integer values")
@@ -53,6 +51,15 @@ def check_factors(factors, name: str = "factors") -> np.ndarray:
             raise ValueError(f"{name}[:, {j}]: every factor must take at least two values, found only {values.tolist()}")
     return factors
 
+# %% ../../nbs/50_metrics_info.ipynb #5819ab18
+def check_factors(factors, name: str = "factors") -> np.ndarray:
+    "`factors` as an int64 array `[N, k]` whose columns each take at least two values."
+    factors = np.asarray(factors)
+    if factors.ndim != 2: raise ValueError(f"{name}: expected a 2-D array [N, k], found shape {factors.shape}")
+    if factors.shape[1] == 0: raise ValueError(f"{name}: expected at least one factor, found shape {factors.shape}")
+    return _check_factor_values(factors, name)
+
+# %% ../../nbs/50_metrics_info.ipynb #f9135626
 def check_codes_factors(codes, factors, min_samples: int = 2, names: tuple[str, str] = ("codes", "factors"), metric: str | None = None):
     "Check `codes [N, d]` and `factors [N, k]` together: same `N`, at least `min_samples` rows; errors about codes name `metric`."
     codes, factors = check_codes(codes, names[0], metric), check_factors(factors, names[1])
@@ -80,6 +87,7 @@ def _dense_labels(column: np.ndarray) -> tuple[np.ndarray, int]:
     values, labels = np.unique(column, return_inverse=True)
     return labels.ravel(), len(values)
 
+# %% ../../nbs/50_metrics_info.ipynb #22140636
 def _plugin_mi(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> float:
     (labels_a, num_a), (labels_b, num_b) = a, b
     if num_a == 1 or num_b == 1: return 0.0  # exact zero for a constant, where the logs below would leave rounding
@@ -93,6 +101,7 @@ def _plugin_mi(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> float:
     mi = np.sum(counts / n * np.log((n * counts).astype(np.float64) / (count_a * count_b).astype(np.float64)))
     return max(float(mi), 0.0)
 
+# %% ../../nbs/50_metrics_info.ipynb #279fc6e8
 def discrete_mutual_info(codes, factors) -> np.ndarray:
     "Plug-in mutual information (nats) `[d, k]` between each discrete code column and each factor column."
     codes, factors = np.asarray(codes), np.asarray(factors)
@@ -103,6 +112,7 @@ def discrete_mutual_info(codes, factors) -> np.ndarray:
     factor_labels = [_dense_labels(f) for f in factors.T]
     return np.array([[_plugin_mi(c, f) for f in factor_labels] for c in code_labels]).reshape(codes.shape[1], factors.shape[1])
 
+# %% ../../nbs/50_metrics_info.ipynb #4aa7d0f1
 def discrete_entropy(factors) -> np.ndarray:
     "Plug-in entropy (nats) `[k]` of each column of a discrete array `[N, k]`."
     factors = np.asarray(factors)
@@ -120,12 +130,14 @@ def _check_num_bins(num_bins, num_samples: int):
     if num_samples < num_bins:
         raise ValueError(f"codes: expected at least num_bins={num_bins} samples to fill the histogram, found {num_samples}")
 
+# %% ../../nbs/50_metrics_info.ipynb #ea0398ad
 def mutual_info_matrix(codes, factors, num_bins: int = 20, metric: str = "mutual_info_matrix") -> np.ndarray:
     "Plug-in MI `[d, k]` between histogram-discretised `codes` and `factors` (disentanglement_lib's MI matrix); errors name `metric`."
     codes, factors = check_codes_factors(codes, factors, metric=metric)
     _check_num_bins(num_bins, len(codes))
     return discrete_mutual_info(histogram_discretize(codes, num_bins), factors)
 
+# %% ../../nbs/50_metrics_info.ipynb #bb8fbf71
 def mig(codes, factors, num_bins: int = 20) -> float:
     "Mutual information gap of `codes [N, d]` for integer `factors [N, k]` (Chen et al. 2018)."
     mi = mutual_info_matrix(codes, factors, num_bins, "mig")
@@ -146,6 +158,7 @@ def modularity_from_mi(mutual_information) -> float:
     per_code[informative] = 1 - delta
     return float(per_code.mean())
 
+# %% ../../nbs/50_metrics_info.ipynb #7c397050
 def modularity(codes, factors, num_bins: int = 20) -> float:
     "Modularity of `codes [N, d]` for integer `factors [N, k]`, from the histogram-discretised MI matrix."
     factors = check_factors(factors)

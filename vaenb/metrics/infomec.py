@@ -22,19 +22,23 @@ def _standardize(codes: np.ndarray) -> np.ndarray:
     "Zero mean, unit variance per column; constant columns are only centred (sklearn's StandardScaler)."
     return preprocessing.StandardScaler().fit_transform(codes)
 
+# %% ../../nbs/54_infomec.ipynb #a4938e64
+def _knn_mutual_info(standardized: np.ndarray, factors: np.ndarray, n_neighbors: int, random_state) -> np.ndarray:
+    "kNN (Ross) estimate of I(z_i; v_j) `[d, k]`, each call drawing its jitter from `random_state`."
+    mi = np.empty((standardized.shape[1], factors.shape[1]))
+    for j in range(factors.shape[1]):  # sources outer, latents inner: the order the reference draws its jitter
+        for i in range(standardized.shape[1]):
+            mi[i, j] = feature_selection.mutual_info_classif(
+                standardized[:, i:i + 1], factors[:, j], discrete_features=False, n_neighbors=n_neighbors, random_state=random_state)[0]
+    return mi
+
+# %% ../../nbs/54_infomec.ipynb #0b82b369
 def normalized_mutual_info(codes, factors, discrete_latents: bool = False, n_neighbors: int = 3, seed: int = 0) -> np.ndarray:
     "NMI `[d, k]`: I(z_i; v_j) / H(v_j), kNN-estimated for continuous latents, plug-in for discrete ones."
     codes, factors = check_codes_factors(codes, factors, min_samples=2, metric="normalized_mutual_info")
     entropy = discrete_entropy(factors)
     if discrete_latents: return discrete_mutual_info(codes, factors) / entropy
-    standardized = _standardize(codes)
-    random_state = np.random.RandomState(seed)
-    mi = np.empty((codes.shape[1], factors.shape[1]))
-    for j in range(factors.shape[1]):  # sources outer, latents inner: the order the reference draws its jitter
-        for i in range(codes.shape[1]):
-            mi[i, j] = feature_selection.mutual_info_classif(
-                standardized[:, i:i + 1], factors[:, j], discrete_features=False, n_neighbors=n_neighbors, random_state=random_state)[0]
-    return mi / entropy
+    return _knn_mutual_info(_standardize(codes), factors, n_neighbors, np.random.RandomState(seed)) / entropy
 
 # %% ../../nbs/54_infomec.ipynb #f8bc3356
 def concentration(nmi) -> float:
@@ -58,17 +62,19 @@ def _in_sample_log_loss(features: np.ndarray, labels: np.ndarray, max_iter: int)
     model.fit(features, labels)
     return metrics.log_loss(labels, model.predict_proba(features), labels=model.classes_)
 
+# %% ../../nbs/54_infomec.ipynb #570ba4fe
+def _log_loss_gain(features: np.ndarray, null: np.ndarray, labels: np.ndarray, max_iter: int) -> float:
+    "The fraction of the intercept-only model's log-loss that the classifier on `features` saves."
+    h_model, h_null = _in_sample_log_loss(features, labels, max_iter), _in_sample_log_loss(null, labels, max_iter)
+    return (h_null - h_model) / h_null
+
+# %% ../../nbs/54_infomec.ipynb #dfaef879
 def info_explicitness(codes, factors, discrete_latents: bool = False, max_iter: int = 500) -> float:
     "InfoE: mean over sources of the log-loss a linear classifier on all latents saves over the intercept-only model."
     codes, factors = check_codes_factors(codes, factors, min_samples=2, metric="info_explicitness")
     if discrete_latents: features = preprocessing.OneHotEncoder(sparse_output=False).fit_transform(codes)
     else: features = _standardize(codes)
-    null = np.zeros_like(codes)
-    gains = []
-    for labels in factors.T:
-        h_model, h_null = _in_sample_log_loss(features, labels, max_iter), _in_sample_log_loss(null, labels, max_iter)
-        gains.append((h_null - h_model) / h_null)
-    return float(np.mean(gains))
+    return float(np.mean([_log_loss_gain(features, np.zeros_like(codes), labels, max_iter) for labels in factors.T]))
 
 # %% ../../nbs/54_infomec.ipynb #46b9f4dc
 def _compactness(active_nmi: np.ndarray) -> float:
@@ -86,6 +92,7 @@ def active_latents(codes, discrete_latents: bool = False, activity_divisor: floa
     ranges = codes.max(axis=0) - codes.min(axis=0)
     return ranges > 0 if discrete_latents else ranges > np.max(ranges) / activity_divisor
 
+# %% ../../nbs/54_infomec.ipynb #1aaf2bf2
 def infomec(codes, factors, discrete_latents: bool = False, n_neighbors: int = 3, activity_divisor: float = 20.0,
             max_iter: int = 500, seed: int = 0) -> dict[str, float]:
     "InfoM, InfoC and InfoE (Hsu et al. 2023) of `codes [N, d]` for integer `factors [N, k]`, as FactorQVAE computes them."

@@ -26,6 +26,7 @@ def _check_count(name: str, value, minimum: int):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, found {value!r}")
 
+# %% ../../nbs/53_metrics_intervention.ipynb #fe9f2e32
 def represent_factors(dataset, represent: Callable[[np.ndarray], np.ndarray], factors, batch_size: int = 1024,
                       metric: str = "represent_factors") -> np.ndarray:
     "Codes `[n, d]` of the images of `factors [n, k]`, encoded `batch_size` at a time; bad codes raise an error naming `metric`."
@@ -40,27 +41,37 @@ def represent_factors(dataset, represent: Callable[[np.ndarray], np.ndarray], fa
     return np.concatenate(codes)
 
 # %% ../../nbs/53_metrics_intervention.ipynb #d82fe2ce
+def _fixed_factor_batches(dataset, rng, n: int, batch_size: int) -> tuple[list, list]:
+    "`n` votes' draws, in the reference's order: a factor `k`, then a batch of factors whose `k`-th is that of its first row."
+    fixed, batches = [], []
+    for _ in range(n):
+        k = rng.integers(len(dataset.factor_sizes))
+        factors = np.asarray(dataset.sample_factors(batch_size, rng)).copy()
+        factors[:, k] = factors[0, k]
+        fixed.append(k)
+        batches.append(factors)
+    return fixed, batches
+
+# %% ../../nbs/53_metrics_intervention.ipynb #71651f94
 def _factor_vae_votes(dataset, represent, rng, num_votes, batch_size, global_variances, active, votes_per_call):
     "Vote counts `[k, d]`: one random draw per vote in the reference's order, encoded `votes_per_call` votes at a time."
-    num_factors = len(dataset.factor_sizes)
-    votes = np.zeros((num_factors, len(global_variances)), dtype=np.int64)
+    votes = np.zeros((len(dataset.factor_sizes), len(global_variances)), dtype=np.int64)
     active_dims = np.flatnonzero(active)
     for start in range(0, num_votes, votes_per_call):
-        fixed, batches = [], []
-        for _ in range(min(votes_per_call, num_votes - start)):
-            k = rng.integers(num_factors)
-            factors = np.asarray(dataset.sample_factors(batch_size, rng)).copy()
-            factors[:, k] = factors[0, k]
-            fixed.append(k)
-            batches.append(factors)
+        fixed, batches = _fixed_factor_batches(dataset, rng, min(votes_per_call, num_votes - start), batch_size)
         codes = represent_factors(dataset, represent, np.concatenate(batches), metric="factor_vae_score").reshape(len(batches), batch_size, -1)
         ratios = codes.var(axis=1, ddof=1)[:, active_dims] / global_variances[active_dims]
         np.add.at(votes, (np.array(fixed), active_dims[ratios.argmin(axis=1)]), 1)
     return votes
 
+# %% ../../nbs/53_metrics_intervention.ipynb #9ee5a8ec
 def _majority_accuracy(votes: np.ndarray, classifier: np.ndarray) -> float:
     return float(votes[classifier, np.arange(votes.shape[1])].sum() / votes.sum())
 
+def _global_variances(dataset, represent, rng, n: int) -> np.ndarray:
+    return represent_factors(dataset, represent, dataset.sample_factors(n, rng), metric="factor_vae_score").var(axis=0, ddof=1)
+
+# %% ../../nbs/53_metrics_intervention.ipynb #e3bff3db
 def factor_vae_score(dataset, represent: Callable[[np.ndarray], np.ndarray], seed: int = 0, batch_size: int = 64,
                      num_train: int = 10000, num_eval: int = 5000, num_variance_estimate: int = 10000,
                      prune_threshold: float = 0.05, votes_per_call: int = 16) -> dict[str, float]:
@@ -70,7 +81,7 @@ def factor_vae_score(dataset, represent: Callable[[np.ndarray], np.ndarray], see
                                  ("num_variance_estimate", num_variance_estimate, 2), ("votes_per_call", votes_per_call, 1)]:
         _check_count(name, value, minimum)
     rng = np.random.default_rng(seed)
-    global_variances = represent_factors(dataset, represent, dataset.sample_factors(num_variance_estimate, rng), metric="factor_vae_score").var(axis=0, ddof=1)
+    global_variances = _global_variances(dataset, represent, rng, num_variance_estimate)
     active = np.sqrt(global_variances) >= prune_threshold
     if not active.any(): return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
     train_votes = _factor_vae_votes(dataset, represent, rng, num_train, batch_size, global_variances, active, votes_per_call)
@@ -80,23 +91,29 @@ def factor_vae_score(dataset, represent: Callable[[np.ndarray], np.ndarray], see
             "num_active_dims": int(active.sum())}
 
 # %% ../../nbs/53_metrics_intervention.ipynb #25fbca4b
+def _paired_batches(dataset, rng, n: int, batch_size: int, labels: list) -> list:
+    "`n` points' draws, in the reference's order: a factor `k` (appended to `labels`), then two batches sharing factor `k`."
+    pairs = []
+    for _ in range(n):
+        k = rng.integers(len(dataset.factor_sizes))
+        first = np.asarray(dataset.sample_factors(batch_size, rng))
+        second = np.asarray(dataset.sample_factors(batch_size, rng)).copy()
+        second[:, k] = first[:, k]
+        labels.append(k)
+        pairs += [first, second]
+    return pairs
+
+# %% ../../nbs/53_metrics_intervention.ipynb #a06b0496
 def _beta_vae_points(dataset, represent, rng, num_points, batch_size, points_per_call):
     "Features `[n, d]` and labels `[n]`: random draws in the reference's order, encoded `points_per_call` points at a time."
-    num_factors = len(dataset.factor_sizes)
     features, labels = [], []
     for start in range(0, num_points, points_per_call):
-        pairs = []
-        for _ in range(min(points_per_call, num_points - start)):
-            k = rng.integers(num_factors)
-            first = np.asarray(dataset.sample_factors(batch_size, rng))
-            second = np.asarray(dataset.sample_factors(batch_size, rng)).copy()
-            second[:, k] = first[:, k]
-            labels.append(k)
-            pairs += [first, second]
+        pairs = _paired_batches(dataset, rng, min(points_per_call, num_points - start), batch_size, labels)
         codes = represent_factors(dataset, represent, np.concatenate(pairs), metric="beta_vae_score").reshape(len(pairs) // 2, 2, batch_size, -1)
         features.append(np.abs(codes[:, 0] - codes[:, 1]).mean(axis=1))
     return np.concatenate(features), np.array(labels, dtype=np.int64)
 
+# %% ../../nbs/53_metrics_intervention.ipynb #f697de18
 def beta_vae_score(dataset, represent: Callable[[np.ndarray], np.ndarray], seed: int = 0, batch_size: int = 64,
                    num_train: int = 10000, num_eval: int = 5000, points_per_call: int = 16) -> dict[str, float]:
     "BetaVAE score (Higgins et al. 2017): accuracy of a logistic regression naming the fixed factor from code differences."

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,6 +18,7 @@ __all__ = ['LOCALITY_RADII', 'CONTINUITY_CUTOFF', 'LOCAL_NUM_BINS', 'LOCAL_SCORE
 LOCALITY_RADII = (0.1, 0.2, 0.3, 0.6, 1.0)
 CONTINUITY_CUTOFF = 10
 
+# %% ../../nbs/55_local_metrics.ipynb #ab1331db
 def neighbourhood_radii(factor_sizes: Sequence[int], radius: float, continuity_cutoff: int = CONTINUITY_CUTOFF,
                         denylist: Sequence[int] = ()) -> np.ndarray:
     "Half-width `floor(n_k·radius)` per factor; 0 (held fixed) for factors with fewer than `continuity_cutoff` values or on `denylist`."
@@ -30,10 +32,12 @@ def neighbourhood_radii(factor_sizes: Sequence[int], radius: float, continuity_c
     radii[held] = 0
     return radii
 
+# %% ../../nbs/55_local_metrics.ipynb #0dbf142d
 def neighbourhood_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     "The (centroid, point) random streams of the local metrics for `seed`."
     return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
+# %% ../../nbs/55_local_metrics.ipynb #327b24c8
 def sample_neighbourhood(factor_sizes: Sequence[int], centroid: Sequence[int], radii: Sequence[int], n: int,
                          rng: np.random.Generator) -> np.ndarray:
     "`n` factor vectors `[n, k]`, each factor uniform on the integers of the clipped box `centroid ± radii`."
@@ -44,27 +48,34 @@ def sample_neighbourhood(factor_sizes: Sequence[int], centroid: Sequence[int], r
     low, high = np.maximum(centroid - radii, 0), np.minimum(centroid + radii, sizes - 1)
     return np.stack([rng.integers(lo, hi + 1, size=n) for lo, hi in zip(low, high)], axis=1).astype(np.int64)
 
+# %% ../../nbs/55_local_metrics.ipynb #13bbd35f
+def _neighbourhood_codes(represent, dataset, radii: np.ndarray, num_points: int, centroid_rng, point_rng, batch_size: int):
+    "(codes, factors) of `num_points` around a random centroid: the centroid's draws, then the points'."
+    from vaenb.metrics.intervention import represent_factors
+    sizes = np.asarray(dataset.factor_sizes)
+    centroid = np.array([centroid_rng.integers(n) for n in sizes])
+    factors = sample_neighbourhood(sizes, centroid, radii, num_points, point_rng)
+    return represent_factors(dataset, represent, factors, batch_size), factors
+
+# %% ../../nbs/55_local_metrics.ipynb #2c2ea965
 def local_scores(represent: Callable[[np.ndarray], np.ndarray], dataset, scores: Mapping[str, Callable[[np.ndarray, np.ndarray], float]],
                  radius: float, num_clusters: int = 20, num_points: int = 10_000, seed: int = 0,
                  continuity_cutoff: int = CONTINUITY_CUTOFF, denylist: Sequence[int] = (), batch_size: int = 256) -> dict[str, np.ndarray]:
     "Each `scores[name](codes, factors)` on the same `num_clusters` neighbourhoods of half-width `radius`: `{name: [num_clusters]}`."
-    from vaenb.metrics.intervention import represent_factors
     if num_clusters < 1 or num_points < 2:
         raise ValueError(f"num_clusters, num_points: expected >= 1 and >= 2, found {num_clusters} and {num_points}")
-    sizes = np.asarray(dataset.factor_sizes)
-    radii = neighbourhood_radii(sizes, radius, continuity_cutoff, denylist)
+    radii = neighbourhood_radii(np.asarray(dataset.factor_sizes), radius, continuity_cutoff, denylist)
     centroid_rng, point_rng = neighbourhood_rngs(seed)
     results = {name: [] for name in scores}
     for _ in range(num_clusters):
-        centroid = np.array([centroid_rng.integers(n) for n in sizes])
-        factors = sample_neighbourhood(sizes, centroid, radii, num_points, point_rng)
-        codes = represent_factors(dataset, represent, factors, batch_size)
+        codes, factors = _neighbourhood_codes(represent, dataset, radii, num_points, centroid_rng, point_rng, batch_size)
         for name, score in scores.items(): results[name].append(float(score(codes, factors)))
     return {name: np.array(values) for name, values in results.items()}
 
 # %% ../../nbs/55_local_metrics.ipynb #409b9880
 LOCAL_NUM_BINS = 5
 
+# %% ../../nbs/55_local_metrics.ipynb #e974f63e
 def _local_mutual_info(codes: np.ndarray, factors: np.ndarray, num_bins: int) -> np.ndarray:
     "MI `[d, k]` (nats) of the `num_bins`-binned codes with every factor; zero columns for held factors."
     from vaenb.metrics.info import check_codes, discrete_mutual_info, histogram_discretize
@@ -73,6 +84,7 @@ def _local_mutual_info(codes: np.ndarray, factors: np.ndarray, num_bins: int) ->
         raise ValueError(f"factors: expected an array [N={len(codes)}, k], found shape {factors.shape}")
     return discrete_mutual_info(histogram_discretize(codes, num_bins), factors)
 
+# %% ../../nbs/55_local_metrics.ipynb #c8f95dea
 def local_mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = LOCAL_NUM_BINS) -> float:
     "MIG of one local sample: gap of the top two MIs over `H_k`, averaged over the factors that vary in it."
     from vaenb.metrics.info import discrete_entropy
@@ -84,6 +96,7 @@ def local_mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = LOCA
     top_two = -np.sort(-mi[:, varying], axis=0)[:2]
     return float(np.mean((top_two[0] - top_two[1]) / entropy[varying]))
 
+# %% ../../nbs/55_local_metrics.ipynb #2ec6382f
 def local_modularity_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = LOCAL_NUM_BINS) -> float:
     "Modularity of one local sample, on the MI matrix over all factors (held ones give zero columns)."
     from vaenb.metrics.info import modularity_from_mi
@@ -91,23 +104,35 @@ def local_modularity_score(codes: np.ndarray, factors: np.ndarray, num_bins: int
 
 LOCAL_SCORES = {"local_mig": local_mig_score, "local_modularity": local_modularity_score}
 
+# %% ../../nbs/55_local_metrics.ipynb #3b185f01
+def _named_scores(names, num_bins: int) -> dict:
+    "{name: score(codes, factors)} of the local metrics `names` (one name or several), with `num_bins`."
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in LOCAL_SCORES]
+    if unknown or not names: raise ValueError(f"names: expected some of {list(LOCAL_SCORES)}, found {names}")
+    return {n: (lambda codes, factors, score=LOCAL_SCORES[n]: score(codes, factors, num_bins)) for n in names}
+
+# %% ../../nbs/55_local_metrics.ipynb #594ad30b
+@contextmanager
+def _evaluating(model):
+    "The model in eval mode for the block, back in training mode after it if it was."
+    was_training = getattr(model, "training", False)
+    if was_training: model.eval()
+    try: yield
+    finally:
+        if was_training: model.train()
+
+# %% ../../nbs/55_local_metrics.ipynb #4d9c9d9b
 def local_metrics(model, dataset, names: Sequence[str] = tuple(LOCAL_SCORES), seed: int = 0,
                   radii: Sequence[float] = LOCALITY_RADII, num_clusters: int = 20, num_points: int = 10_000,
                   num_bins: int = LOCAL_NUM_BINS, batch_size: int = 256) -> dict[str, float]:
     "Mean over clusters of each local metric in `names` at each radius: `{f'{name}@{radius:g}': value}`."
     from vaenb.metrics import representation_function
-    names = [names] if isinstance(names, str) else list(names)
-    unknown = [n for n in names if n not in LOCAL_SCORES]
-    if unknown or not names: raise ValueError(f"names: expected some of {list(LOCAL_SCORES)}, found {names}")
-    scores = {n: (lambda codes, factors, score=LOCAL_SCORES[n]: score(codes, factors, num_bins)) for n in names}
+    scores = _named_scores(names, num_bins)
     represent = representation_function(model, batch_size)
-    was_training = getattr(model, "training", False)
-    if was_training: model.eval()
-    try:
-        results = {}
+    results = {}
+    with _evaluating(model):
         for radius in radii:
             per_cluster = local_scores(represent, dataset, scores, radius, num_clusters, num_points, seed, batch_size=batch_size)
             results |= {f"{name}@{radius:g}": float(values.mean()) for name, values in per_cluster.items()}
-        return results
-    finally:
-        if was_training: model.train()
+    return results

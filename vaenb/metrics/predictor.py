@@ -31,17 +31,19 @@ def _check_splits(codes_train, factors_train, codes_test, factors_test, metric: 
     return codes_train, factors_train, codes_test, factors_test
 
 # %% ../../nbs/52_metrics_predictor.ipynb #d072217e
-def sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors: bool = False) -> np.ndarray:
-    "SAP's score matrix `[d, k]`: per code dimension and factor, single-code test accuracy (or train R² if continuous)."
-    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test, "sap")
-    if continuous_factors:
-        z = codes_train - codes_train.mean(axis=0)
-        v = factors_train - factors_train.mean(axis=0)
-        n = len(z)
-        var_z, var_v = (z**2).sum(axis=0) / (n - 1), (v**2).sum(axis=0) / (n - 1)
-        cov = z.T @ v / (n - 1)
-        r2 = cov**2 / np.maximum(var_z[:, None], 1e-300) / var_v[None, :]
-        return np.where(var_z[:, None] > 1e-12, r2, 0.0)
+def _sap_r2(codes_train, factors_train) -> np.ndarray:
+    "Squared correlation `[d, k]` of each code with each factor on the train split (0 for a constant code)."
+    z = codes_train - codes_train.mean(axis=0)
+    v = factors_train - factors_train.mean(axis=0)
+    n = len(z)
+    var_z, var_v = (z**2).sum(axis=0) / (n - 1), (v**2).sum(axis=0) / (n - 1)
+    cov = z.T @ v / (n - 1)
+    r2 = cov**2 / np.maximum(var_z[:, None], 1e-300) / var_v[None, :]
+    return np.where(var_z[:, None] > 1e-12, r2, 0.0)
+
+# %% ../../nbs/52_metrics_predictor.ipynb #e0447165
+def _sap_accuracies(codes_train, factors_train, codes_test, factors_test) -> np.ndarray:
+    "Test accuracy `[d, k]` of a linear SVM per code and factor, fitted on that code alone."
     scores = np.zeros((codes_train.shape[1], factors_train.shape[1]))
     for i in range(codes_train.shape[1]):
         for j in range(factors_train.shape[1]):
@@ -50,6 +52,14 @@ def sap_score_matrix(codes_train, factors_train, codes_test, factors_test, conti
             scores[i, j] = np.mean(classifier.predict(codes_test[:, i:i + 1]) == factors_test[:, j])
     return scores
 
+# %% ../../nbs/52_metrics_predictor.ipynb #fe8eca10
+def sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors: bool = False) -> np.ndarray:
+    "SAP's score matrix `[d, k]`: per code dimension and factor, single-code test accuracy (or train R² if continuous)."
+    codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test, "sap")
+    if continuous_factors: return _sap_r2(codes_train, factors_train)
+    return _sap_accuracies(codes_train, factors_train, codes_test, factors_test)
+
+# %% ../../nbs/52_metrics_predictor.ipynb #d5d702f1
 def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors: bool = False) -> float:
     "SAP score (Kumar et al. 2018): mean over factors of the gap between the two best single-code scores."
     scores = sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors)
@@ -64,6 +74,7 @@ def _entropy_score(weights: np.ndarray) -> np.ndarray:
     p = p / p.sum(axis=0)
     return 1.0 - (-(p * np.log(p)).sum(axis=0) / np.log(len(weights)))
 
+# %% ../../nbs/52_metrics_predictor.ipynb #18d621fc
 def dci_from_importance(importance) -> dict[str, float]:
     "Disentanglement and completeness (Eastwood & Williams 2018) of an importance matrix `[d, k]`."
     importance = np.abs(np.asarray(importance, dtype=np.float64))
@@ -75,6 +86,7 @@ def dci_from_importance(importance) -> dict[str, float]:
     return {"disentanglement": float(np.sum(_entropy_score(importance.T) * code_weight)),
             "completeness": float(np.sum(_entropy_score(importance) * factor_weight))}
 
+# %% ../../nbs/52_metrics_predictor.ipynb #e26b3c1d
 def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: int, n_estimators: int,
                     presorted: bool, tree_pool: ThreadPoolExecutor | None):
     if presorted:
@@ -85,11 +97,20 @@ def _fit_factor_gbt(codes_train, labels_train, codes_test, labels_test, seed: in
     return (np.abs(model.feature_importances_),
             np.mean(model.predict(codes_train) == labels_train), np.mean(model.predict(codes_test) == labels_test))
 
+# %% ../../nbs/52_metrics_predictor.ipynb #09bfba7e
 def _worker_count(n_jobs: int | None) -> int:
     if n_jobs == -1: return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if n_jobs is None or n_jobs < 1: raise ValueError(f"n_jobs: expected a positive number of threads or -1 (every core), found {n_jobs!r}")
     return n_jobs
 
+# %% ../../nbs/52_metrics_predictor.ipynb #d8e08576
+def _fit_factors(fit, factors, workers: int) -> list:
+    "`fit(j, tree_pool)` of every factor: in turn, or each on its own thread with the trees on `workers` threads."
+    if workers == 1: return [fit(j, None) for j in factors]
+    with ThreadPoolExecutor(workers) as tree_pool, ThreadPoolExecutor(len(factors)) as factor_threads:
+        return list(factor_threads.map(lambda j: fit(j, tree_pool), factors))
+
+# %% ../../nbs/52_metrics_predictor.ipynb #6d9d2bf2
 def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1, n_estimators: int = 100):
     "Importance matrix `[d, k]` and per-factor train/test accuracies of one gradient-boosted tree classifier per factor."
     codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test, "dci")
@@ -98,14 +119,11 @@ def dci_importance(codes_train, factors_train, codes_test, factors_test, seed: i
         raise ValueError(f"n_estimators: expected a positive number of boosting stages (the reference uses 100), found {n_estimators!r}")
     presorted = presorted_trees_match_sklearn()
     fit = lambda j, pool: _fit_factor_gbt(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed, n_estimators, presorted, pool)
-    workers = _worker_count(n_jobs)
-    if workers == 1: fits = [fit(j, None) for j in factors]
-    else:
-        with ThreadPoolExecutor(workers) as tree_pool, ThreadPoolExecutor(len(factors)) as factor_threads:
-            fits = list(factor_threads.map(lambda j: fit(j, tree_pool), factors))
+    fits = _fit_factors(fit, factors, _worker_count(n_jobs))
     importance = np.stack([f[0] for f in fits], axis=1)
     return importance, np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
 
+# %% ../../nbs/52_metrics_predictor.ipynb #b5b52b6e
 def dci(codes_train, factors_train, codes_test, factors_test, seed: int = 0, n_jobs: int | None = -1, n_estimators: int = 100) -> dict[str, float]:
     "DCI (Eastwood & Williams 2018) with disentanglement_lib's gradient-boosted trees, fitted on `n_jobs` threads."
     importance, train_accuracy, test_accuracy = dci_importance(codes_train, factors_train, codes_test, factors_test, seed, n_jobs, n_estimators)
@@ -117,19 +135,28 @@ def _macro_auc(labels, probabilities, classes) -> float:
     present = [c for c in range(len(classes)) if np.any(labels == classes[c])]
     return float(np.mean([metrics.roc_auc_score(labels == classes[c], probabilities[:, c]) for c in present]))
 
+# %% ../../nbs/52_metrics_predictor.ipynb #b5c7c888
+def _standardised(codes_train, codes_test) -> tuple[np.ndarray, np.ndarray]:
+    "Both splits scaled by the train split's mean and standard deviation (constant codes only centred)."
+    mean, std = codes_train.mean(axis=0), codes_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (codes_train - mean) / std, (codes_test - mean) / std
+
+# %% ../../nbs/52_metrics_predictor.ipynb #ca648b22
+def _factor_aucs(x_train, labels_train, x_test, labels_test, j: int) -> tuple[float, float]:
+    "Train and test macro ROC-AUC of a logistic regression of factor `j`'s labels."
+    classifier = linear_model.LogisticRegression().fit(x_train, labels_train)
+    unseen = np.setdiff1d(labels_test, classifier.classes_)
+    if len(unseen): raise ValueError(f"factors_test[:, {j}]: classes {unseen.tolist()} do not occur in factors_train[:, {j}]")
+    return (_macro_auc(labels_train, classifier.predict_proba(x_train), classifier.classes_),
+            _macro_auc(labels_test, classifier.predict_proba(x_test), classifier.classes_))
+
+# %% ../../nbs/52_metrics_predictor.ipynb #8c5e46d2
 def explicitness(codes_train, factors_train, codes_test, factors_test) -> dict[str, float]:
     "Explicitness (Ridgeway & Mozer 2018): mean one-vs-rest ROC-AUC of a logistic regression per factor."
     codes_train, factors_train, codes_test, factors_test = _check_splits(codes_train, factors_train, codes_test, factors_test, "explicitness")
-    mean, std = codes_train.mean(axis=0), codes_train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    x_train, x_test = (codes_train - mean) / std, (codes_test - mean) / std
-    train, test = [], []
-    for j in range(factors_train.shape[1]):
-        classifier = linear_model.LogisticRegression().fit(x_train, factors_train[:, j])
-        unseen = np.setdiff1d(factors_test[:, j], classifier.classes_)
-        if len(unseen): raise ValueError(f"factors_test[:, {j}]: classes {unseen.tolist()} do not occur in factors_train[:, {j}]")
-        train.append(_macro_auc(factors_train[:, j], classifier.predict_proba(x_train), classifier.classes_))
-        test.append(_macro_auc(factors_test[:, j], classifier.predict_proba(x_test), classifier.classes_))
+    x_train, x_test = _standardised(codes_train, codes_test)
+    train, test = zip(*(_factor_aucs(x_train, factors_train[:, j], x_test, factors_test[:, j], j) for j in range(factors_train.shape[1])))
     return {"train": float(np.mean(train)), "test": float(np.mean(test))}
 
 # %% ../../nbs/52_metrics_predictor.ipynb #8bc0c75c

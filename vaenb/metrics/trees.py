@@ -10,15 +10,17 @@ import functools
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+# %% auto #0
+__all__ = ['PresortedCodes', 'presorted_tree', 'PresortedGBC', 'presorted_trees_match_sklearn']
+
+# %% ../../nbs/51_metrics_trees.ipynb #02e22176
 import numba
 import numpy as np
 import sklearn
 from sklearn import ensemble, tree
 from sklearn.ensemble._gb import _update_terminal_regions
+from fastcore.basics import patch
 from sklearn.tree._tree import NODE_DTYPE, Tree
-
-# %% auto #0
-__all__ = ['PresortedCodes', 'presorted_tree', 'PresortedGBC', 'presorted_trees_match_sklearn']
 
 # %% ../../nbs/51_metrics_trees.ipynb #f2ef8e0d
 def _exported_c_function(module_name: str, name: str, restype, *argtypes):
@@ -32,12 +34,14 @@ def _exported_c_function(module_name: str, name: str, restype, *argtypes):
     get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
     return ctypes.CFUNCTYPE(restype, *argtypes)(get_pointer(capsule, get_name(capsule)))
 
+# %% ../../nbs/51_metrics_trees.ipynb #8d975ddd
 _sklearn_sort = _exported_c_function("sklearn.utils._sorting", "__pyx_fuse_0simultaneous_sort", None,
                                      ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_void_p)
 _sklearn_rand_int = _exported_c_function("sklearn.tree._utils", "rand_int", ctypes.c_ssize_t,
                                          ctypes.c_ssize_t, ctypes.c_ssize_t, ctypes.c_void_p)
 _THREE_WAY_PARTITION = np.array([1, 1], dtype=np.int32)   # Cython's optional-argument struct: 1 argument given, True
 
+# %% ../../nbs/51_metrics_trees.ipynb #14f94855
 _FEATURE_THRESHOLD = np.float32(1e-7)   # scikit-learn's: values this close are never split apart
 _EPSILON = np.finfo(np.float64).eps     # scikit-learn's: impurities this small make a leaf
 _UNIT_ROUNDOFF = 2.0**-53
@@ -83,6 +87,7 @@ def _scan(values, samples, y, start, end, sum_total, w_node):
             runner_up = proxy
     return best, runner_up, best_pos
 
+# %% ../../nbs/51_metrics_trees.ipynb #d97029c6
 @numba.njit(nogil=True, cache=True)
 def _sum_left(y, samples, start, end, new_pos, sum_total, w_node):
     "Sum and count of `y` over samples[start:new_pos], accumulated as scikit-learn does (from the nearer end of the node)."
@@ -106,6 +111,7 @@ def _proxy_error_bound(m, abs_sum, abs_max, largest_proxy):
     sum_error = 4.0 * gamma * abs_sum + 2.0 * _UNIT_ROUNDOFF * abs_sum
     return 2.0 * (2.0 * sum_error * (2.0 * abs_max + sum_error) + 8.0 * _UNIT_ROUNDOFF * abs(largest_proxy))
 
+# %% ../../nbs/51_metrics_trees.ipynb #789c4520
 @numba.njit(nogil=True, cache=True)
 def _has_tie(sorted_values, start, end):
     for p in range(start + 1, end):
@@ -113,6 +119,7 @@ def _has_tie(sorted_values, start, end):
             return True
     return False
 
+# %% ../../nbs/51_metrics_trees.ipynb #c5090eb7
 @numba.njit(nogil=True, cache=True)
 def _sort_exactly(codes_t, f, tied_in_node, sorted_samples, sorted_values, samples, values, start, end, sort, sort_options):
     "Order samples[start:end] by code `f` as scikit-learn's sort would from their current order."
@@ -124,6 +131,7 @@ def _sort_exactly(codes_t, f, tied_in_node, sorted_samples, sorted_values, sampl
         values[p] = codes_t[f, samples[p]]
     sort(values[start:].ctypes.data, samples[start:].ctypes.data, end - start, sort_options.ctypes.data)
 
+# %% ../../nbs/51_metrics_trees.ipynb #33220e77
 @numba.njit(nogil=True, cache=True)
 def _split_sorted_lists(sorted_samples, sorted_values, goes_left, start, end, spill_samples, spill_values):
     "Stable-partition every code's sorted list of the node into the left child's, then the right child's."
@@ -142,6 +150,184 @@ def _split_sorted_lists(sorted_samples, sorted_values, goes_left, start, end, sp
 
 # %% ../../nbs/51_metrics_trees.ipynb #18774f73
 @numba.njit(nogil=True, cache=True)
+def _node_sums(y, samples, start, end):
+    "Sum, sum of squares, count, sum of absolute values and largest absolute value of the node's targets, in sample order."
+    sum_total, sq_sum_total, w_node, abs_sum, abs_max = 0.0, 0.0, 0.0, 0.0, 0.0
+    for p in range(start, end):
+        yi = y[samples[p]]
+        sum_total += yi
+        sq_sum_total += yi * yi
+        w_node += 1.0
+        abs_sum += abs(yi)
+        abs_max = max(abs_max, abs(yi))
+    return sum_total, sq_sum_total, w_node, abs_sum, abs_max
+
+@numba.njit(nogil=True, cache=True)
+def _is_constant(sorted_values, f, start, end):
+    return sorted_values[f, end - 1] <= sorted_values[f, start] + _FEATURE_THRESHOLD
+
+# %% ../../nbs/51_metrics_trees.ipynb #661483f4
+@numba.njit(nogil=True, cache=True)
+def _draw_features(features, n_known, tied, sorted_values, start, end, rand_int, state, visit_feature, visit_tied, visit_proxy):
+    "Draw the node's code dimensions in the splitter's order, recording each visit; (visits, constant dimensions known)."
+    n_total, n_visits, f_i, n_visited, n_found, n_drawn = n_known, 0, len(features), 0, 0, 0
+    while f_i > n_total and (n_visited < len(features) or n_visited <= n_found + n_drawn):
+        n_visited += 1
+        f_j = rand_int(n_drawn, f_i - n_found, state.ctypes.data)
+        if f_j < n_known:
+            features[n_drawn], features[f_j] = features[f_j], features[n_drawn]
+            n_drawn += 1
+            continue
+        f_j += n_found
+        f = features[f_j]
+        visit_feature[n_visits], visit_proxy[n_visits] = f, -np.inf
+        visit_tied[n_visits] = tied[f] and _has_tie(sorted_values[f], start, end)
+        n_visits += 1
+        if _is_constant(sorted_values, f, start, end):
+            features[f_j], features[n_total] = features[n_total], features[f_j]
+            n_found += 1
+            n_total += 1
+            continue
+        f_i -= 1
+        features[f_i], features[f_j] = features[f_j], features[f_i]
+    return n_visits, n_total
+
+# %% ../../nbs/51_metrics_trees.ipynb #15875875
+@numba.njit(nogil=True, cache=True)
+def _scan_visits(n_visits, visit_feature, visit_proxy, visit_runner_up, visit_pos, sorted_values, sorted_samples, y,
+                 start, end, sum_total, w_node):
+    "Scan each visited non-constant code in its presorted order; (the best visit, its proxy), (-1, -inf) without one."
+    best_visit, best_proxy = -1, -np.inf
+    for v in range(n_visits):
+        f = visit_feature[v]
+        if _is_constant(sorted_values, f, start, end): continue
+        visit_proxy[v], visit_runner_up[v], visit_pos[v] = _scan(sorted_values[f], sorted_samples[f], y, start, end, sum_total, w_node)
+        if visit_proxy[v] > best_proxy:
+            best_visit, best_proxy = v, visit_proxy[v]
+    return best_visit, best_proxy
+
+# %% ../../nbs/51_metrics_trees.ipynb #ad9209c4
+@numba.njit(nogil=True, cache=True)
+def _certain(best_visit, best_proxy, n_visits, visit_tied, visit_proxy, visit_runner_up, m, abs_sum, abs_max):
+    "Whether scikit-learn's tie orders make the same choice of split (see above); True when there is no split."
+    if best_visit < 0: return True
+    error = _proxy_error_bound(m, abs_sum, abs_max, best_proxy)
+    best_error = error if visit_tied[best_visit] else 0.0
+    if best_error > 0.0 and best_proxy - visit_runner_up[best_visit] <= 2.0 * best_error: return False
+    for v in range(n_visits):
+        margin = best_error + (error if visit_tied[v] else 0.0)
+        if v != best_visit and visit_proxy[v] > -np.inf and margin > 0.0 and best_proxy - visit_proxy[v] <= margin:
+            return False
+    return True
+
+# %% ../../nbs/51_metrics_trees.ipynb #248e6820
+@numba.njit(nogil=True, cache=True)
+def _rescan_exactly(codes_t, n_visits, visit_feature, visit_tied, visit_proxy, visit_runner_up, visit_pos, sorted_samples,
+                    sorted_values, samples, values, y, start, end, sum_total, w_node, sort, sort_options):
+    "Every drawn code re-sorted in scikit-learn's order and rescanned; (the best visit, its proxy)."
+    best_visit, best_proxy = -1, -np.inf
+    for v in range(n_visits):
+        f = visit_feature[v]
+        _sort_exactly(codes_t, f, visit_tied[v], sorted_samples, sorted_values, samples, values, start, end, sort, sort_options)
+        if visit_proxy[v] > -np.inf:
+            visit_proxy[v], visit_runner_up[v], visit_pos[v] = _scan(values, samples, y, start, end, sum_total, w_node)
+            if visit_proxy[v] > best_proxy:
+                best_visit, best_proxy = v, visit_proxy[v]
+    return best_visit, best_proxy
+
+# %% ../../nbs/51_metrics_trees.ipynb #8c4c446b
+@numba.njit(nogil=True, cache=True)
+def _replay_sorts(codes_t, n_visits, visit_feature, visit_tied, sorted_samples, sorted_values, samples, values, start, end,
+                  sort, sort_options):
+    "The order the node's last sort left: the sorts replayed from the last tie-free code drawn."
+    last_untied = n_visits - 1
+    while last_untied > 0 and visit_tied[last_untied]:
+        last_untied -= 1
+    for v in range(last_untied, n_visits):
+        _sort_exactly(codes_t, visit_feature[v], visit_tied[v], sorted_samples, sorted_values, samples, values, start, end, sort, sort_options)
+
+# %% ../../nbs/51_metrics_trees.ipynb #2670e2b9
+@numba.njit(nogil=True, cache=True)
+def _partition(codes_t, samples, f, threshold, start, end):
+    "scikit-learn's swapping partition of samples[start:end] around `threshold` of code `f`."
+    lo, hi = start, end
+    while lo < hi:
+        if codes_t[f, samples[lo]] <= threshold:
+            lo += 1
+        else:
+            hi -= 1
+            samples[lo], samples[hi] = samples[hi], samples[lo]
+
+@numba.njit(nogil=True, cache=True)
+def _split_impurities(y, samples, start, end, pos, sum_total, sq_sum_total, w_node, node_impurity, w_samples):
+    "The children's impurities after the partition at `pos`, and whether the split's improvement makes the node a leaf."
+    sum_left, w_left = _sum_left(y, samples, start, end, pos, sum_total, w_node)
+    sum_right, w_right = sum_total - sum_left, w_node - w_left
+    sq_sum_left = 0.0
+    for p in range(start, pos):
+        yi = y[samples[p]]
+        sq_sum_left += yi * yi
+    impurity_left = sq_sum_left / w_left - (sum_left / w_left) ** 2
+    impurity_right = (sq_sum_total - sq_sum_left) / w_right - (sum_right / w_right) ** 2
+    improvement = (w_node / w_samples) * (node_impurity - (w_right / w_node * impurity_right) - (w_left / w_node * impurity_left))
+    return impurity_left, impurity_right, improvement + _EPSILON < 0.0
+
+# %% ../../nbs/51_metrics_trees.ipynb #e38e905f
+@numba.njit(nogil=True, cache=True)
+def _record_node(node, parent, is_left, is_leaf, start, end, node_impurity, w_node, sum_total, best_feature, best_threshold,
+                 best_pos, left_child, right_child, feature, threshold, impurity, n_node_samples, weighted_n_node_samples,
+                 missing_go_to_left, value):
+    impurity[node], n_node_samples[node], weighted_n_node_samples[node] = node_impurity, end - start, w_node
+    value[node] = sum_total / w_node
+    if parent >= 0:
+        if is_left:
+            left_child[parent] = node
+        else:
+            right_child[parent] = node
+    if is_leaf:
+        left_child[node], right_child[node], feature[node], threshold[node], missing_go_to_left[node] = -1, -1, -2, -2.0, 0
+    else:
+        feature[node], threshold[node], missing_go_to_left[node] = best_feature, best_threshold, best_pos - start > end - best_pos
+
+# %% ../../nbs/51_metrics_trees.ipynb #2ecce19e
+@numba.njit(nogil=True, cache=True)
+def _push_children(stack, stack_impurity, top, start, end, pos, depth, node, n_total, impurity_left, impurity_right):
+    "Push the right child, then the left (popped first: nodes are numbered depth first, left subtree first); the new top."
+    stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4], stack[top, 5] = pos, end, depth + 1, node, 0, n_total
+    stack_impurity[top] = impurity_right
+    stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = start, pos, depth + 1
+    stack[top + 1, 3], stack[top + 1, 4], stack[top + 1, 5] = node, 1, n_total
+    stack_impurity[top + 1] = impurity_left
+    return top + 2
+
+# %% ../../nbs/51_metrics_trees.ipynb #b11b3fb6
+@numba.njit(nogil=True, cache=True)
+def _best_split(codes_t, features, constant_features, n_known, tied, sorted_samples, sorted_values, samples, values, y,
+                start, end, sums, rand_int, state, sort, sort_options, visit_feature, visit_tied, visit_proxy, visit_runner_up, visit_pos):
+    "Draw and scan the node's codes, redo them exactly when the choice is uncertain; (the best visit or -1, constants known)."
+    sum_total, _, w_node, abs_sum, abs_max = sums
+    n_visits, n_total = _draw_features(features, n_known, tied, sorted_values, start, end, rand_int, state, visit_feature, visit_tied, visit_proxy)
+    best_visit, best_proxy = _scan_visits(n_visits, visit_feature, visit_proxy, visit_runner_up, visit_pos, sorted_values, sorted_samples, y,
+                                          start, end, sum_total, w_node)
+    if not _certain(best_visit, best_proxy, n_visits, visit_tied, visit_proxy, visit_runner_up, end - start, abs_sum, abs_max):
+        best_visit, best_proxy = _rescan_exactly(codes_t, n_visits, visit_feature, visit_tied, visit_proxy, visit_runner_up, visit_pos,
+                                                 sorted_samples, sorted_values, samples, values, y, start, end, sum_total, w_node, sort, sort_options)
+    elif best_visit >= 0:
+        _replay_sorts(codes_t, n_visits, visit_feature, visit_tied, sorted_samples, sorted_values, samples, values, start, end, sort, sort_options)
+    features[:n_known] = constant_features[:n_known]
+    constant_features[n_known:n_total] = features[n_known:n_total]
+    return best_visit, n_total
+
+# %% ../../nbs/51_metrics_trees.ipynb #04e07724
+@numba.njit(nogil=True, cache=True)
+def _split_sorted_children(samples, goes_left, sorted_samples, sorted_values, start, end, pos, spill_samples, spill_values):
+    "Each code's sorted list of the node split, stably, into the children's (samples[start:pos] go left)."
+    for p in range(start, end):
+        goes_left[samples[p]] = p < pos
+    _split_sorted_lists(sorted_samples, sorted_values, goes_left, start, end, spill_samples, spill_values)
+
+# %% ../../nbs/51_metrics_trees.ipynb #35d7ec61
+@numba.njit(nogil=True, cache=True)
 def _grow(codes_t, order, sorted_codes, tied, y, seed, max_depth, sort, rand_int, sort_options,
           left_child, right_child, feature, threshold, impurity, n_node_samples, weighted_n_node_samples, missing_go_to_left, value):
     d, n = codes_t.shape
@@ -153,7 +339,6 @@ def _grow(codes_t, order, sorted_codes, tied, y, seed, max_depth, sort, rand_int
     visit_feature, visit_tied = np.empty(d, np.intp), np.empty(d, np.bool_)
     visit_proxy, visit_runner_up, visit_pos = np.empty(d), np.empty(d), np.empty(d, np.intp)
     state = np.array([seed], np.uint32)
-    w_samples = float(n)
     stack = np.empty((max_depth + 2, 6), np.intp)   # start, end, depth, parent, is_left, n_constant_features
     stack_impurity = np.empty(max_depth + 2)
     stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3], stack[0, 4], stack[0, 5] = 0, n, 0, -1, 0, 0
@@ -163,118 +348,35 @@ def _grow(codes_t, order, sorted_codes, tied, y, seed, max_depth, sort, rand_int
         top -= 1
         start, end, depth, parent, is_left, n_known = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4], stack[top, 5]
         node_impurity = stack_impurity[top]
-        sum_total, sq_sum_total, w_node, abs_sum, abs_max = 0.0, 0.0, 0.0, 0.0, 0.0
-        for p in range(start, end):
-            yi = y[samples[p]]
-            sum_total += yi
-            sq_sum_total += yi * yi
-            w_node += 1.0
-            abs_sum += abs(yi)
-            abs_max = max(abs_max, abs(yi))
+        sums = _node_sums(y, samples, start, end)
+        sum_total, sq_sum_total, w_node = sums[0], sums[1], sums[2]
         if node_count == 0:
             node_impurity = sq_sum_total / w_node - (sum_total / w_node) ** 2
-        is_leaf = depth >= max_depth or end - start < 2 or node_impurity <= _EPSILON
-        best_visit, best_proxy, n_total = -1, -np.inf, n_known
+        best_visit, n_total = -1, n_known
         best_feature, best_pos, best_threshold = 0, end, 0.0
-        if not is_leaf:
-            n_visits, f_i, n_visited, n_found, n_drawn = 0, d, 0, 0, 0
-            while f_i > n_total and (n_visited < d or n_visited <= n_found + n_drawn):
-                n_visited += 1
-                f_j = rand_int(n_drawn, f_i - n_found, state.ctypes.data)
-                if f_j < n_known:
-                    features[n_drawn], features[f_j] = features[f_j], features[n_drawn]
-                    n_drawn += 1
-                    continue
-                f_j += n_found
-                f = features[f_j]
-                v = n_visits
-                n_visits += 1
-                visit_feature[v], visit_proxy[v] = f, -np.inf
-                visit_tied[v] = tied[f] and _has_tie(sorted_values[f], start, end)
-                if sorted_values[f, end - 1] <= sorted_values[f, start] + _FEATURE_THRESHOLD:
-                    features[f_j], features[n_total] = features[n_total], features[f_j]
-                    n_found += 1
-                    n_total += 1
-                    continue
-                f_i -= 1
-                features[f_i], features[f_j] = features[f_j], features[f_i]
-                visit_proxy[v], visit_runner_up[v], visit_pos[v] = _scan(sorted_values[f], sorted_samples[f], y, start, end, sum_total, w_node)
-                if visit_proxy[v] > best_proxy:
-                    best_visit, best_proxy = v, visit_proxy[v]
-            certain = True
-            if best_visit >= 0:
-                error = _proxy_error_bound(end - start, abs_sum, abs_max, best_proxy)
-                best_error = error if visit_tied[best_visit] else 0.0
-                if best_error > 0.0 and best_proxy - visit_runner_up[best_visit] <= 2.0 * best_error:
-                    certain = False
-                for v in range(n_visits):
-                    margin = best_error + (error if visit_tied[v] else 0.0)
-                    if v != best_visit and visit_proxy[v] > -np.inf and margin > 0.0 and best_proxy - visit_proxy[v] <= margin:
-                        certain = False
-            if not certain:
-                best_visit, best_proxy = -1, -np.inf
-                for v in range(n_visits):
-                    f = visit_feature[v]
-                    _sort_exactly(codes_t, f, visit_tied[v], sorted_samples, sorted_values, samples, values, start, end, sort, sort_options)
-                    if visit_proxy[v] > -np.inf:
-                        visit_proxy[v], visit_runner_up[v], visit_pos[v] = _scan(values, samples, y, start, end, sum_total, w_node)
-                        if visit_proxy[v] > best_proxy:
-                            best_visit, best_proxy = v, visit_proxy[v]
-            elif best_visit >= 0:
-                last_untied = n_visits - 1
-                while last_untied > 0 and visit_tied[last_untied]:
-                    last_untied -= 1
-                for v in range(last_untied, n_visits):
-                    _sort_exactly(codes_t, visit_feature[v], visit_tied[v], sorted_samples, sorted_values, samples, values, start, end, sort, sort_options)
-            features[:n_known] = constant_features[:n_known]
-            constant_features[n_known:n_total] = features[n_known:n_total]
+        if not (depth >= max_depth or end - start < 2 or node_impurity <= _EPSILON):
+            best_visit, n_total = _best_split(codes_t, features, constant_features, n_known, tied, sorted_samples, sorted_values, samples,
+                                              values, y, start, end, sums, rand_int, state, sort, sort_options,
+                                              visit_feature, visit_tied, visit_proxy, visit_runner_up, visit_pos)
         is_leaf = best_visit < 0
         if not is_leaf:
             best_feature, best_pos = visit_feature[best_visit], visit_pos[best_visit]
             best_threshold = sorted_values[best_feature, best_pos - 1] / 2.0 + sorted_values[best_feature, best_pos] / 2.0
-            lo, hi = start, end
-            while lo < hi:
-                if codes_t[best_feature, samples[lo]] <= best_threshold:
-                    lo += 1
-                else:
-                    hi -= 1
-                    samples[lo], samples[hi] = samples[hi], samples[lo]
-            sum_left, w_left = _sum_left(y, samples, start, end, best_pos, sum_total, w_node)
-            sum_right, w_right = sum_total - sum_left, w_node - w_left
-            sq_sum_left = 0.0
-            for p in range(start, best_pos):
-                yi = y[samples[p]]
-                sq_sum_left += yi * yi
-            impurity_left = sq_sum_left / w_left - (sum_left / w_left) ** 2
-            impurity_right = (sq_sum_total - sq_sum_left) / w_right - (sum_right / w_right) ** 2
-            improvement = (w_node / w_samples) * (node_impurity - (w_right / w_node * impurity_right) - (w_left / w_node * impurity_left))
-            is_leaf = improvement + _EPSILON < 0.0
+            _partition(codes_t, samples, best_feature, best_threshold, start, end)
+            impurity_left, impurity_right, is_leaf = _split_impurities(y, samples, start, end, best_pos, sum_total, sq_sum_total, w_node,
+                                                                       node_impurity, float(n))
         node = node_count
         node_count += 1
-        impurity[node], n_node_samples[node], weighted_n_node_samples[node] = node_impurity, end - start, w_node
-        value[node] = sum_total / w_node
-        if parent >= 0:
-            if is_left:
-                left_child[parent] = node
-            else:
-                right_child[parent] = node
-        if is_leaf:
-            left_child[node], right_child[node], feature[node], threshold[node], missing_go_to_left[node] = -1, -1, -2, -2.0, 0
-        else:
-            feature[node], threshold[node], missing_go_to_left[node] = best_feature, best_threshold, best_pos - start > end - best_pos
+        _record_node(node, parent, is_left, is_leaf, start, end, node_impurity, w_node, sum_total, best_feature, best_threshold, best_pos,
+                     left_child, right_child, feature, threshold, impurity, n_node_samples, weighted_n_node_samples, missing_go_to_left, value)
+        if not is_leaf:
             if depth + 1 < max_depth:
-                for p in range(start, end):
-                    goes_left[samples[p]] = p < best_pos
-                _split_sorted_lists(sorted_samples, sorted_values, goes_left, start, end, spill_samples, spill_values)
-            stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4], stack[top, 5] = best_pos, end, depth + 1, node, 0, n_total
-            stack_impurity[top] = impurity_right
-            stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = start, best_pos, depth + 1
-            stack[top + 1, 3], stack[top + 1, 4], stack[top + 1, 5] = node, 1, n_total
-            stack_impurity[top + 1] = impurity_left
-            top += 2
+                _split_sorted_children(samples, goes_left, sorted_samples, sorted_values, start, end, best_pos, spill_samples, spill_values)
+            top = _push_children(stack, stack_impurity, top, start, end, best_pos, depth, node, n_total, impurity_left, impurity_right)
         depth_seen = max(depth_seen, depth)
     return node_count, depth_seen
 
+# %% ../../nbs/51_metrics_trees.ipynb #6d8eb5a8
 def presorted_tree(codes: PresortedCodes, y, seed: int, max_depth: int = 3) -> Tree:
     "The tree `DecisionTreeRegressor(max_depth=max_depth)` grows on the codes and targets `y` when its splitter is seeded with `seed`."
     if _sklearn_sort is None or _sklearn_rand_int is None:
@@ -294,47 +396,64 @@ def presorted_tree(codes: PresortedCodes, y, seed: int, max_depth: int = 3) -> T
 _DEFAULT_TREE_PARAMETERS = {"subsample": 1.0, "min_samples_split": 2, "min_samples_leaf": 1, "min_weight_fraction_leaf": 0.0,
                             "min_impurity_decrease": 0.0, "max_features": None, "max_leaf_nodes": None, "ccp_alpha": 0.0}
 
+def _check_presorted_parameters(gbc, sample_weight):
+    "Only scikit-learn's default unweighted trees, of a positive integer depth."
+    changed = {name: getattr(gbc, name) for name, default in _DEFAULT_TREE_PARAMETERS.items() if getattr(gbc, name) != default}
+    if changed: raise ValueError(f"PresortedGBC grows scikit-learn's default trees only; found {changed}")
+    if not isinstance(gbc.max_depth, int) or gbc.max_depth < 1:
+        raise ValueError(f"max_depth: expected a positive integer, found {gbc.max_depth!r}")
+    if sample_weight is not None: raise ValueError("sample_weight: PresortedGBC grows unweighted trees only; found weights")
+
+# %% ../../nbs/51_metrics_trees.ipynb #9fffb993
 class PresortedGBC(ensemble.GradientBoostingClassifier):
     "`GradientBoostingClassifier` whose trees are grown from presorted codes, each stage's trees concurrently on `tree_pool`."
     tree_pool: ThreadPoolExecutor | None = None
 
     def fit(self, X, y, sample_weight=None, monitor=None):
-        changed = {name: getattr(self, name) for name, default in _DEFAULT_TREE_PARAMETERS.items() if getattr(self, name) != default}
-        if changed: raise ValueError(f"PresortedGBC grows scikit-learn's default trees only; found {changed}")
-        if not isinstance(self.max_depth, int) or self.max_depth < 1:
-            raise ValueError(f"max_depth: expected a positive integer, found {self.max_depth!r}")
-        if sample_weight is not None: raise ValueError("sample_weight: PresortedGBC grows unweighted trees only; found weights")
+        _check_presorted_parameters(self, sample_weight)
         self._presorted = None   # (training array, its presorted codes): early stopping trains on a split of X
         try: return super().fit(X, y, monitor=monitor)
         finally: self._presorted = None
 
-    def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state, X_csc=None, X_csr=None):
-        if self._presorted is None or self._presorted[0] is not X: self._presorted = (X, PresortedCodes(X))
-        codes = self._presorted[1]
-        neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None).reshape(len(y), -1)
-        seeds = [random_state.randint(0, _SEED_BOUND) for _ in range(self.n_trees_per_iteration_)]
+# %% ../../nbs/51_metrics_trees.ipynb #80abff97
+@patch
+def _fit_stage(self: PresortedGBC, i, X, y, raw_predictions, sample_weight, sample_mask, random_state, X_csc=None, X_csr=None):
+    if self._presorted is None or self._presorted[0] is not X: self._presorted = (X, PresortedCodes(X))
+    codes = self._presorted[1]
+    neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None).reshape(len(y), -1)
+    seeds = [random_state.randint(0, _SEED_BOUND) for _ in range(self.n_trees_per_iteration_)]
+    def fit_tree(k: int) -> tree.DecisionTreeRegressor:
+        return self._fit_presorted_tree(k, seeds[k], codes, X, y, neg_gradient, raw_predictions, sample_weight, sample_mask, random_state)
+    classes = range(self.n_trees_per_iteration_)
+    self.estimators_[i, :] = list(map(fit_tree, classes) if self.tree_pool is None else self.tree_pool.map(fit_tree, classes))
+    return raw_predictions
 
-        def fit_tree(k: int) -> tree.DecisionTreeRegressor:
-            regressor = tree.DecisionTreeRegressor(max_depth=self.max_depth, random_state=random_state)
-            regressor.n_features_in_, regressor.n_outputs_, regressor.max_features_ = X.shape[1], 1, X.shape[1]
-            regressor.tree_ = presorted_tree(codes, neg_gradient[:, k], seeds[k], self.max_depth)
-            target = (y == k).astype(np.float64) if self._loss.is_multiclass else y
-            _update_terminal_regions(self._loss, regressor.tree_, X, target, neg_gradient[:, k], raw_predictions,
-                                     sample_weight, sample_mask, learning_rate=self.learning_rate, k=k)
-            return regressor
-
-        classes = range(self.n_trees_per_iteration_)
-        self.estimators_[i, :] = list(map(fit_tree, classes) if self.tree_pool is None else self.tree_pool.map(fit_tree, classes))
-        return raw_predictions
+# %% ../../nbs/51_metrics_trees.ipynb #9b161b11
+@patch
+def _fit_presorted_tree(self: PresortedGBC, k, seed, codes, X, y, neg_gradient, raw_predictions, sample_weight, sample_mask,
+                        random_state) -> tree.DecisionTreeRegressor:
+    "Class `k`'s tree of a stage, its splitter seeded with `seed`, and its leaf values set by scikit-learn."
+    regressor = tree.DecisionTreeRegressor(max_depth=self.max_depth, random_state=random_state)
+    regressor.n_features_in_, regressor.n_outputs_, regressor.max_features_ = X.shape[1], 1, X.shape[1]
+    regressor.tree_ = presorted_tree(codes, neg_gradient[:, k], seed, self.max_depth)
+    target = (y == k).astype(np.float64) if self._loss.is_multiclass else y
+    _update_terminal_regions(self._loss, regressor.tree_, X, target, neg_gradient[:, k], raw_predictions,
+                             sample_weight, sample_mask, learning_rate=self.learning_rate, k=k)
+    return regressor
 
 # %% ../../nbs/51_metrics_trees.ipynb #1e3ad328
-@functools.cache
-def presorted_trees_match_sklearn() -> bool:
-    "Whether `PresortedGBC` reproduces the installed scikit-learn's `GradientBoostingClassifier` (checked once per process)."
+def _tied_duplicated_problem() -> tuple[np.ndarray, np.ndarray]:
+    "Codes with ties (rounded, integer) and a duplicated dimension, and their 3-class labels: the hard cases, small."
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 400)
     codes = np.column_stack([labels + rng.normal(size=400), np.round(rng.normal(size=400), 1), rng.integers(0, 3, 400)])
-    codes = np.column_stack([codes, codes[:, 0]])
+    return np.column_stack([codes, codes[:, 0]]), labels
+
+# %% ../../nbs/51_metrics_trees.ipynb #20ed9d68
+@functools.cache
+def presorted_trees_match_sklearn() -> bool:
+    "Whether `PresortedGBC` reproduces the installed scikit-learn's `GradientBoostingClassifier` (checked once per process)."
+    codes, labels = _tied_duplicated_problem()
     settings = dict(n_estimators=5, random_state=0)
     try:
         ours = PresortedGBC(**settings).fit(codes, labels)

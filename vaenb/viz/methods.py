@@ -42,6 +42,7 @@ def _draw_codebook(ax, model: DVAE | QLAE, usage: torch.Tensor):
         ax.scatter(v.numpy(), np.full(len(v), i), s=8 + 60 * (u / max(int(u.max()), 1)).numpy())
     ax.set(xlabel="code value", ylabel="latent", title="per-latent codebooks (size: usage)")
 
+# %% ../../nbs/62_method_plots.ipynb #0f44cbb6
 def _draw_codebook_history(axes, history):
     "Perplexity and codebook values over the steps of a training log."
     axes[0].plot(history["step"], history["info/perplexity"]); axes[0].set(xlabel="step", title="codebook perplexity")
@@ -74,6 +75,7 @@ def _copy_as(model: VAE, dtype: torch.dtype) -> VAE:
     copy.load_state_dict(model.state_dict())
     return copy.to(dtype).eval()
 
+# %% ../../nbs/62_method_plots.ipynb #41dc3b4f
 def jacobian_columns(model: VAE, image: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, np.ndarray]:
     "Exact columns `[d, C, H, W]` of σ(decoder) at μ of one `image [C, H, W]`, sorted by decreasing squared norm, and that order."
     image = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)

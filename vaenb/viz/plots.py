@@ -10,6 +10,13 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+# %% auto #0
+__all__ = ['PALETTE', 'SEQUENTIAL', 'STYLE', 'ACTIVE_THRESHOLD', 'METRIC_COLUMNS', 'set_style', 'new_figure', 'figure_png',
+           'decode_latents', 'sample_codes', 'latent_ranges', 'traversal_latents', 'show_montage', 'describe_factors',
+           'plot_traversal', 'plot_reconstructions', 'latent_statistics', 'plot_latent_activity', 'factor_groups',
+           'plot_latent_histograms', 'plot_metric_comparison', 'plot_training_curves', 'register_plot', 'method_plot']
+
+# %% ../../nbs/60_plots.ipynb #1e599adf
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
@@ -17,16 +24,11 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 
+# %% ../../nbs/60_plots.ipynb #0aabf217
 from ..core.config import map_batches
 from ..core.registry import REGISTRY
 from ..metrics import representation_function
 from ..train import read_log
-
-# %% auto #0
-__all__ = ['PALETTE', 'SEQUENTIAL', 'STYLE', 'ACTIVE_THRESHOLD', 'METRIC_COLUMNS', 'set_style', 'new_figure', 'figure_png',
-           'decode_latents', 'sample_codes', 'latent_ranges', 'traversal_latents', 'show_montage', 'describe_factors',
-           'plot_traversal', 'plot_reconstructions', 'latent_statistics', 'plot_latent_activity', 'factor_groups',
-           'plot_latent_histograms', 'plot_metric_comparison', 'plot_training_curves', 'register_plot', 'method_plot']
 
 # %% ../../nbs/60_plots.ipynb #567dbfc0
 PALETTE = sns.color_palette("colorblind")
@@ -40,6 +42,7 @@ def _style_rc() -> dict:
 
 STYLE = _style_rc()
 
+# %% ../../nbs/60_plots.ipynb #022dd5a0
 def set_style():
     "Make the vaenb figure style (seaborn whitegrid, colour-blind palette, grey images) the global matplotlib style."
     mpl.rcParams.update(STYLE)
@@ -48,17 +51,20 @@ def set_style():
 def _styled():
     with mpl.rc_context(STYLE): yield
 
+# %% ../../nbs/60_plots.ipynb #a6e0b8eb
 def new_figure(width: float, height: float, fig: Figure | None = None) -> Figure:
     "`fig` if given (a hook drawing into the caller's figure), else a fresh constrained-layout figure."
     if fig is not None: return fig
     with _styled(): return Figure(figsize=(width, height), layout="constrained")
 
+# %% ../../nbs/60_plots.ipynb #3f43d87b
 def figure_png(fig: Figure) -> bytes:
     "PNG bytes of `fig` (no timestamp or software tag, so the same figure gives the same bytes)."
     buf = io.BytesIO()
     with _styled(): fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
 
+# %% ../../nbs/60_plots.ipynb #40b2eba0
 def _show_figures_in_notebooks():
     "Display returned figures as PNG in IPython even when pyplot (which registers its own display) is never imported."
     try: from IPython import get_ipython
@@ -76,12 +82,14 @@ def _check_images(model, images) -> np.ndarray:
         raise ValueError(f"images: expected shape [n, {c.channels}, {c.image_size}, {c.image_size}] for this model, found {images.shape}")
     return images
 
+# %% ../../nbs/60_plots.ipynb #48a65a10
 def decode_latents(model, z, batch_size: int = 256) -> np.ndarray:
     "Mean images `model.decode_mean(z)` for latent vectors `z` [n, d]: float32 [n, C, H, W] in [0, 1]."
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2: raise ValueError(f"z: expected latent vectors of shape [n, d], found {z.shape}")
     return map_batches(model.decode_mean, z, model.device, batch_size).float().numpy()
 
+# %% ../../nbs/60_plots.ipynb #bab6cdf1
 def sample_codes(model, dataset, n: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     "`n` uniform factor vectors of `dataset` and the codes of their images: `(factors [n, k], codes [n, d])`."
     factors, images = dataset.sample(n, np.random.default_rng(seed))
@@ -98,6 +106,7 @@ def latent_ranges(codes: np.ndarray, quantiles: tuple[float, float] = (0.02, 0.9
     centre, half = (lo + hi) / 2, np.maximum(hi - lo, min_width) / 2
     return np.stack([centre - half, centre + half], axis=1)
 
+# %% ../../nbs/60_plots.ipynb #d20fc2a0
 def traversal_latents(z0: np.ndarray, ranges: np.ndarray, steps: int = 7, latents=None) -> np.ndarray:
     "Latent vectors `[len(latents), steps, d]`: row i sweeps latent `latents[i]` over its range, the rest fixed at `z0`."
     z0, ranges = np.asarray(z0, dtype=np.float32), np.asarray(ranges)
@@ -106,6 +115,7 @@ def traversal_latents(z0: np.ndarray, ranges: np.ndarray, steps: int = 7, latent
     for row, j in enumerate(latents): grid[row, :, j] = np.linspace(*ranges[j], steps)
     return grid
 
+# %% ../../nbs/60_plots.ipynb #66b0bf51
 def show_montage(ax, images: np.ndarray, pad: int = 2):
     "Images `[rows, cols, C, H, W]` in [0, 1] (NaN: an empty cell) drawn as one picture on `ax`; returns the tile centres (x, y)."
     rows, cols, channels, height, width = images.shape
@@ -117,10 +127,32 @@ def show_montage(ax, images: np.ndarray, pad: int = 2):
     for side in ax.spines.values(): side.set_visible(False)
     return np.arange(cols) * (width + pad) + (width - 1) / 2, np.arange(rows) * (height + pad) + (height - 1) / 2
 
+# %% ../../nbs/60_plots.ipynb #b1c7aba5
 def describe_factors(dataset, factors) -> str:
     "The factor values of one image as `name=value` pairs, as figure titles show them."
     return ", ".join(f"{n}={dataset.factor_values[j][f]:.3g}" for j, (n, f) in enumerate(zip(dataset.factor_names, factors)))
 
+# %% ../../nbs/60_plots.ipynb #c48dcb20
+def _draw_traversal(fig: Figure, grid: np.ndarray, ranges: np.ndarray, latents: list, title: str):
+    with _styled():
+        ax = fig.subplots()
+        centres_x, centres_y = show_montage(ax, grid)
+        ax.set_xticks(centres_x[:2], ["input", "recon."], fontsize=8)
+        ax.xaxis.tick_top()
+        ax.set_yticks(centres_y, [f"z{j}\n[{ranges[j, 0]:.2f}, {ranges[j, 1]:.2f}]" for j in latents], fontsize=8)
+        ax.tick_params(length=0)
+        fig.suptitle(title, fontsize=9)
+
+# %% ../../nbs/60_plots.ipynb #9415bed4
+def _traversal_grid(model, x: np.ndarray, z0: np.ndarray, ranges: np.ndarray, steps: int, latents: list) -> np.ndarray:
+    "Tiles `[len(latents), steps + 2, C, H, W]`: the input and its reconstruction (first row only), then each latent's sweep."
+    images = decode_latents(model, traversal_latents(z0, ranges, steps, latents).reshape(-1, len(z0))).reshape(len(latents), steps, *x.shape[1:])
+    grid = np.full((len(latents), steps + 2, *x.shape[1:]), np.nan, dtype=np.float32)
+    grid[:, 2:] = images
+    grid[0, 0], grid[0, 1] = x[0], decode_latents(model, z0[None])[0]
+    return grid
+
+# %% ../../nbs/60_plots.ipynb #65d6441e
 def plot_traversal(model, dataset, index: int = 0, steps: int = 7, latents=None, n: int = 512, seed: int = 0,
                    quantiles: tuple[float, float] = (0.02, 0.98), fig: Figure | None = None) -> Figure:
     "Traversal grid around dataset image `index`: a row per latent, the input and its reconstruction on the left."
@@ -130,20 +162,10 @@ def plot_traversal(model, dataset, index: int = 0, steps: int = 7, latents=None,
     x = dataset.images(factors)
     z0 = representation_function(model)(x)[0]
     latents = list(range(len(z0)) if latents is None else latents)
-    images = decode_latents(model, traversal_latents(z0, ranges, steps, latents).reshape(-1, len(z0))).reshape(len(latents), steps, *x.shape[1:])
-    grid = np.full((len(latents), steps + 2, *x.shape[1:]), np.nan, dtype=np.float32)
-    grid[:, 2:] = images
-    grid[0, 0], grid[0, 1] = x[0], decode_latents(model, z0[None])[0]
     fig = new_figure(1.0 * (steps + 2) + 0.6, 1.0 * len(latents) + 0.6, fig)
-    with _styled():
-        ax = fig.subplots()
-        centres_x, centres_y = show_montage(ax, grid)
-        ax.set_xticks(centres_x[:2], ["input", "recon."], fontsize=8)
-        ax.xaxis.tick_top()
-        ax.set_yticks(centres_y, [f"z{j}\n[{ranges[j, 0]:.2f}, {ranges[j, 1]:.2f}]" for j in latents], fontsize=8)
-        ax.tick_params(length=0)
-        fig.suptitle(f"Latent traversal around image {index} ({describe_factors(dataset, factors[0])}); "
-                     f"range: {quantiles[0]:.0%}–{quantiles[1]:.0%} quantiles of the codes", fontsize=9)
+    _draw_traversal(fig, _traversal_grid(model, x, z0, ranges, steps, latents), ranges, latents,
+                    f"Latent traversal around image {index} ({describe_factors(dataset, factors[0])}); "
+                    f"range: {quantiles[0]:.0%}–{quantiles[1]:.0%} quantiles of the codes")
     return fig
 
 # %% ../../nbs/60_plots.ipynb #103e70a6
@@ -173,13 +195,19 @@ def latent_statistics(model, images, batch_size: int = 256) -> pd.DataFrame:
     kl = map_batches(kl_per_latent, images, model.device, batch_size).mean(0).numpy()
     return pd.DataFrame({"latent": np.arange(codes.shape[1]), "kl": kl, "activity": codes.var(0)})
 
+# %% ../../nbs/60_plots.ipynb #cc16a45d
 ACTIVE_THRESHOLD = 0.01   # Burda et al. (2016): a unit is active when Var_x E[z_j | x] > 0.01
 
+def _activity_panels(stats: pd.DataFrame) -> list[tuple[str, str]]:
+    "(column, axis label) of each panel: the KL where the model has a Gaussian posterior, and the activity."
+    panels = [("kl", "mean KL to the prior (nats)")] if stats["kl"].notna().all() else []
+    return panels + [("activity", "activity Var$_x$ of the code")]
+
+# %% ../../nbs/60_plots.ipynb #d5f461b1
 def plot_latent_activity(model, dataset, n: int = 1000, seed: int = 0, fig: Figure | None = None) -> Figure:
     "Bars of the mean KL per latent and of its activity Var_x(code), with the active-unit threshold."
     stats = latent_statistics(model, dataset.sample(n, np.random.default_rng(seed))[1])
-    panels = [("kl", "mean KL to the prior (nats)")] if stats["kl"].notna().all() else []
-    panels.append(("activity", "activity Var$_x$ of the code"))
+    panels = _activity_panels(stats)
     fig = new_figure(3.2 * len(panels) + 0.4, 2.8, fig)
     with _styled():
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -195,6 +223,26 @@ def factor_groups(size: int, max_groups: int = 6) -> np.ndarray:
     "Group id of each class index of a factor with `size` values: at most `max_groups` contiguous groups."
     return np.arange(size) * min(size, max_groups) // size
 
+# %% ../../nbs/60_plots.ipynb #c53add68
+def _codes_by_factor(dataset, factor: int, factors: np.ndarray, codes: np.ndarray, max_groups: int) -> tuple[str, pd.DataFrame]:
+    "The factor's name, and the codes as columns z0, z1, … with the factor's value group (an ordered label) as a column."
+    name, values = dataset.factor_names[factor], dataset.factor_values[factor]
+    groups = factor_groups(len(values), max_groups)
+    labels = [f"{values[groups == g].min():.3g}" + (f"–{values[groups == g].max():.3g}" if (groups == g).sum() > 1 else "")
+              for g in range(groups.max() + 1)]
+    df = pd.DataFrame(codes, columns=[f"z{j}" for j in range(codes.shape[1])])
+    df[name] = pd.Categorical(np.array(labels)[groups[factors[:, factor]]], categories=labels, ordered=True)
+    return name, df
+
+# %% ../../nbs/60_plots.ipynb #31d41af4
+def _draw_code_histograms(axes, df: pd.DataFrame, name: str, latents: list, bins: int):
+    "One panel per latent: its code's density per group of factor `name` (the legend on the last panel)."
+    for i, (ax, j) in enumerate(zip(axes, latents)):
+        sns.histplot(df, x=f"z{j}", hue=name, bins=bins, element="step", fill=False, stat="density", common_norm=False,
+                     palette=SEQUENTIAL, ax=ax, legend=i == len(latents) - 1)
+        ax.set_xlabel(f"code z{j}"); ax.set_ylabel("density" if i == 0 else "")
+
+# %% ../../nbs/60_plots.ipynb #88ddf9e1
 def plot_latent_histograms(model, dataset, factor: str | int, n: int = 2000, seed: int = 0, latents=None, bins: int = 30,
                            max_groups: int = 6, fig: Figure | None = None) -> Figure:
     "Histograms of each latent's code over `n` samples, one outline per value (group) of ground-truth `factor`."
@@ -202,72 +250,88 @@ def plot_latent_histograms(model, dataset, factor: str | int, n: int = 2000, see
         if factor not in dataset.factor_names: raise ValueError(f"factor: expected one of {list(dataset.factor_names)}, found {factor!r}")
         factor = dataset.factor_names.index(factor)
     factors, codes = sample_codes(model, dataset, n, seed)
-    name, values = dataset.factor_names[factor], dataset.factor_values[factor]
-    groups = factor_groups(len(values), max_groups)
-    labels = [f"{values[groups == g].min():.3g}" + (f"–{values[groups == g].max():.3g}" if (groups == g).sum() > 1 else "")
-              for g in range(groups.max() + 1)]
-    df = pd.DataFrame(codes, columns=[f"z{j}" for j in range(codes.shape[1])])
-    df[name] = pd.Categorical(np.array(labels)[groups[factors[:, factor]]], categories=labels, ordered=True)
+    name, df = _codes_by_factor(dataset, factor, factors, codes, max_groups)
     latents = list(range(codes.shape[1]) if latents is None else latents)
     fig = new_figure(2.6 * len(latents) + 0.6, 2.6, fig)
     with _styled():
-        axes = fig.subplots(1, len(latents), squeeze=False)[0]
-        for i, (ax, j) in enumerate(zip(axes, latents)):
-            sns.histplot(df, x=f"z{j}", hue=name, bins=bins, element="step", fill=False, stat="density", common_norm=False,
-                         palette=SEQUENTIAL, ax=ax, legend=i == len(latents) - 1)
-            ax.set_xlabel(f"code z{j}"); ax.set_ylabel("density" if i == 0 else "")
+        _draw_code_histograms(fig.subplots(1, len(latents), squeeze=False)[0], df, name, latents, bins)
         fig.suptitle(f"Latent codes by {name} ({dataset.name}, {n} samples)", fontsize=9)
     return fig
 
 # %% ../../nbs/60_plots.ipynb #67f7b668
 METRIC_COLUMNS = ("model", "seed", "metric", "value")
 
-def plot_metric_comparison(df: pd.DataFrame, metrics=None, fig: Figure | None = None) -> Figure:
-    "One panel per metric: each seed's score as a point per model, with the mean ± 1 s.d. across seeds."
+def _checked_metrics(df: pd.DataFrame, metrics) -> list:
+    "The metrics to plot (default: all, in table order), after checking the table's columns and the names."
     missing = [c for c in METRIC_COLUMNS if c not in df.columns]
     if missing: raise ValueError(f"df: expected columns {list(METRIC_COLUMNS)}, missing {missing} (found {list(df.columns)})")
     metrics = list(pd.unique(df["metric"]) if metrics is None else metrics)
     unknown = [m for m in metrics if m not in set(df["metric"])]
     if unknown: raise ValueError(f"metrics: {unknown} not in the table's metrics {sorted(set(df['metric']))}")
+    return metrics
+
+# %% ../../nbs/60_plots.ipynb #57225cdf
+def _draw_metric_panel(ax, sub: pd.DataFrame, metric: str, models: list):
+    "Each seed's score of `metric` as a point per model, and the mean ± 1 s.d. across seeds."
+    sns.stripplot(sub, x="model", y="value", hue="model", order=models, hue_order=models, palette=PALETTE[:len(models)],
+                  jitter=0.15, alpha=0.8, legend=False, ax=ax)
+    sns.pointplot(sub, x="model", y="value", order=models, errorbar="sd", color="black", linestyle="none",
+                  marker="_", markersize=14, capsize=0.15, err_kws={"linewidth": 1.2}, ax=ax)
+    ax.set_title(metric); ax.set_xlabel("model"); ax.set_ylabel(f"{metric} (points: seeds)")
+    ax.tick_params(axis="x", labelrotation=30)
+
+# %% ../../nbs/60_plots.ipynb #36654290
+def plot_metric_comparison(df: pd.DataFrame, metrics=None, fig: Figure | None = None) -> Figure:
+    "One panel per metric: each seed's score as a point per model, with the mean ± 1 s.d. across seeds."
+    metrics = _checked_metrics(df, metrics)
     models = list(pd.unique(df["model"]))
     fig = new_figure(max(2.2, 0.7 * len(models) + 1.2) * len(metrics), 3.2, fig)
     with _styled():
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-        for ax, m in zip(axes, metrics):
-            sub = df[df["metric"] == m]
-            sns.stripplot(sub, x="model", y="value", hue="model", order=models, hue_order=models, palette=PALETTE[:len(models)],
-                          jitter=0.15, alpha=0.8, legend=False, ax=ax)
-            sns.pointplot(sub, x="model", y="value", order=models, errorbar="sd", color="black", linestyle="none",
-                          marker="_", markersize=14, capsize=0.15, err_kws={"linewidth": 1.2}, ax=ax)
-            ax.set_title(m); ax.set_xlabel("model"); ax.set_ylabel(f"{m} (points: seeds)")
-            ax.tick_params(axis="x", labelrotation=30)
+        for ax, m in zip(axes, metrics): _draw_metric_panel(ax, df[df["metric"] == m], m, models)
     return fig
 
 # %% ../../nbs/60_plots.ipynb #95a9a36c
-def plot_training_curves(logs, keys=None, smooth: int = 1, logy: bool = False, fig: Figure | None = None) -> Figure:
-    "One panel per loss key, one line per run. `logs`: a run directory or metrics file, a table, a list of records, or {label: any of these}."
+def _log_tables(logs) -> dict[str, pd.DataFrame]:
+    "{label: table} of the runs in `logs` (see `plot_training_curves`), each checked for a `step` column."
     runs = logs if isinstance(logs, Mapping) else {"run": logs}
     tables = {label: read_log(src) if isinstance(src, (str, Path)) else pd.DataFrame(src) for label, src in runs.items()}
     for label, t in tables.items():
         if "step" not in t.columns: raise ValueError(f"logs[{label!r}]: expected a 'step' column, found {list(t.columns)}")
+    return tables
+
+# %% ../../nbs/60_plots.ipynb #16577629
+def _logged_keys(tables: dict, keys) -> list[str]:
+    "`keys` (default: every numeric column but `step`), each checked to be logged."
     available = [k for k in dict.fromkeys(k for t in tables.values() for k in t.columns)
                  if k != "step" and all(pd.api.types.is_numeric_dtype(t[k]) for t in tables.values() if k in t)]
     keys = available if keys is None else list(keys)
     absent = [k for k in keys if k not in available]
     if absent: raise ValueError(f"keys: {absent} not logged; logged keys: {available}")
+    return keys
+
+# %% ../../nbs/60_plots.ipynb #00d191e6
+def _draw_curves(ax, key: str, tables: dict, smooth: int, logy: bool):
+    "The logged `key` of each run that has it against the step, smoothed by a centred rolling mean over `smooth` points."
+    for i, (label, t) in enumerate(tables.items()):
+        if key not in t: continue
+        y = t[key].rolling(smooth, center=True, min_periods=1).mean() if smooth > 1 else t[key]
+        ax.plot(t["step"], y, color=PALETTE[i % len(PALETTE)], label=label, lw=1.2)
+    ax.set_title(key); ax.set_xlabel("step"); ax.set_ylabel(key)
+    if logy: ax.set_yscale("log")
+
+# %% ../../nbs/60_plots.ipynb #6b2e8cc0
+def plot_training_curves(logs, keys=None, smooth: int = 1, logy: bool = False, fig: Figure | None = None) -> Figure:
+    "One panel per loss key, one line per run. `logs`: a run directory or metrics file, a table, a list of records, or {label: any of these}."
+    tables = _log_tables(logs)
+    keys = _logged_keys(tables, keys)
     cols = min(len(keys), 4)
     rows = -(-len(keys) // cols)
     fig = new_figure(3.0 * cols + 0.4, 2.5 * rows + 0.3, fig)
     with _styled():
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax in axes[len(keys):]: ax.set_axis_off()
-        for ax, key in zip(axes, keys):
-            for i, (label, t) in enumerate(tables.items()):
-                if key not in t: continue
-                y = t[key].rolling(smooth, center=True, min_periods=1).mean() if smooth > 1 else t[key]
-                ax.plot(t["step"], y, color=PALETTE[i % len(PALETTE)], label=label, lw=1.2)
-            ax.set_title(key); ax.set_xlabel("step"); ax.set_ylabel(key)
-            if logy: ax.set_yscale("log")
+        for ax, key in zip(axes, keys): _draw_curves(ax, key, tables, smooth, logy)
         if len(tables) > 1: axes[0].legend(fontsize=8)
     return fig
 
@@ -283,5 +347,6 @@ def method_plot(name: str, model, dataset, fig: Figure | None = None, width: flo
     with _styled(): draw(model, dataset, fig=fig, **options)
     return fig
 
+# %% ../../nbs/60_plots.ipynb #e5718561
 for _name, _fn in (("traversal", plot_traversal), ("reconstructions", plot_reconstructions), ("activity", plot_latent_activity)):
     register_plot(_name)(_fn)
