@@ -106,17 +106,19 @@ class BetaTCVAEConfig(ModelConfig):
     gamma: float = 1.0                     # weight of the dimension-wise KL (decomposed estimators)
     dataset_size: int | None = None        # N, the number of training images (decomposed estimators)
 
-    def check(self):
-        super().check()
-        for name in ("alpha", "gamma"):
-            value = getattr(self, name)
-            if value < 0: self.fail(name, "a number >= 0", value)
-            if self.estimator == "dlib" and value != 1.0:
-                self.fail(name, "1.0 with estimator='dlib' (its loss is KL + (β − 1)·TC); use estimator='mss' to weight it", value)
-        if self.estimator != "dlib" and self.dataset_size is None:
-            self.fail("dataset_size", f"the number of training images for estimator={self.estimator!r}", None)
-        if self.dataset_size is not None and self.dataset_size < 2:
-            self.fail("dataset_size", "an integer >= 2 (the number of training images)", self.dataset_size)
+# %% ../../nbs/22_baselines.ipynb #f9e832ae
+@patch
+def check(self: BetaTCVAEConfig):
+    super(BetaTCVAEConfig, self).check()
+    for name in ("alpha", "gamma"):
+        value = getattr(self, name)
+        if value < 0: self.fail(name, "a number >= 0", value)
+        if self.estimator == "dlib" and value != 1.0:
+            self.fail(name, "1.0 with estimator='dlib' (its loss is KL + (β − 1)·TC); use estimator='mss' to weight it", value)
+    if self.estimator != "dlib" and self.dataset_size is None:
+        self.fail("dataset_size", f"the number of training images for estimator={self.estimator!r}", None)
+    if self.dataset_size is not None and self.dataset_size < 2:
+        self.fail("dataset_size", "an integer >= 2 (the number of training images)", self.dataset_size)
 
 # %% ../../nbs/22_baselines.ipynb #7ba1274c
 class BetaTCVAE(VAE):

@@ -97,11 +97,13 @@ class AEConfig(ModelConfig):
     init_std: float = 0.02        # > 0: conv/linear weights ~ N(0, init_std²), zero biases (official); 0: use `init`
     tc_half_batch: bool = True    # with a TC discriminator: first half of each batch trains the model, second half the discriminator
 
-    def check(self):
-        super().check()
-        if self.init_std < 0: self.fail("init_std", "a number >= 0", self.init_std)
-        if self.decoder_output == "linear" and self.recon != "gaussian":
-            self.fail("decoder_output", "'logits' when recon is 'bernoulli' (a linear output is a Gaussian mean)", self.decoder_output)
+# %% ../../nbs/24_factorqvae.ipynb #0affab24
+@patch
+def check(self: AEConfig):
+    super(AEConfig, self).check()
+    if self.init_std < 0: self.fail("init_std", "a number >= 0", self.init_std)
+    if self.decoder_output == "linear" and self.recon != "gaussian":
+        self.fail("decoder_output", "'logits' when recon is 'bernoulli' (a linear output is a Gaussian mean)", self.decoder_output)
 
 # %% ../../nbs/24_factorqvae.ipynb #b0d9acaa
 @dataclasses.dataclass
@@ -127,11 +129,13 @@ class CodebookConfig(AEConfig):
     temperature_decay: float = 1e-5   # τ(step) = temperature · exp(−decay · step)
     codes_as: typing.Literal["value", "index"] = "value"   # representation for metrics: code value or code index (official)
 
-    def check(self):
-        super().check()
-        if self.codebook_size < 2: self.fail("codebook_size", "an integer >= 2", self.codebook_size)
-        if not self.temperature > 0: self.fail("temperature", "a number > 0", self.temperature)
-        if self.temperature_decay < 0: self.fail("temperature_decay", "a number >= 0", self.temperature_decay)
+# %% ../../nbs/24_factorqvae.ipynb #28631ddd
+@patch
+def check(self: CodebookConfig):
+    super(CodebookConfig, self).check()
+    if self.codebook_size < 2: self.fail("codebook_size", "an integer >= 2", self.codebook_size)
+    if not self.temperature > 0: self.fail("temperature", "a number > 0", self.temperature)
+    if self.temperature_decay < 0: self.fail("temperature_decay", "a number >= 0", self.temperature_decay)
 
 # %% ../../nbs/24_factorqvae.ipynb #25b6edaf
 @dataclasses.dataclass
@@ -145,10 +149,12 @@ class QLAEConfig(CodebookConfig):
     weight_decay: float = 0.1                                # AdamW, on conv/linear weights only
     grad_clip: float = from_mean_reduction(1.0)              # element-wise gradient clip of the decayed weights; 0 = off
 
-    def check(self):
-        super().check()
-        for name in ("quantization_weight", "commitment_weight", "grad_clip"):
-            if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
+# %% ../../nbs/24_factorqvae.ipynb #28c835e6
+@patch
+def check(self: QLAEConfig):
+    super(QLAEConfig, self).check()
+    for name in ("quantization_weight", "commitment_weight", "grad_clip"):
+        if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
 
 # %% ../../nbs/24_factorqvae.ipynb #9d4f3c7c
 class AE(VAE):

@@ -203,17 +203,19 @@ class VAE(nn.Module):
     plain_kl_term: str | None = "kl"   # the prior term that is exactly beta * KL(q(z|x) || p(z)), if any
     min_batch_size: int = 1            # the smallest batch its prior terms can use (batch statistics need 2)
 
-    def __init__(self, config: ModelConfig):
-        init_seed = seed_in_effect()   # before any draw: the seed the weights come from, or None
-        super().__init__()
-        self.init_seed = init_seed
-        if not isinstance(config, self.config_class):
-            raise ConfigError(f"{type(self).__name__} expects a {self.config_class.__name__}, found {type(config).__name__}")
-        self.config = config
-        self.encoder, self.decoder = build_backbone(config.backbone, config.channels, config.image_size,
-                                                    self.encoder_output_dim(), self.decoder_input_dim(), config.hidden_dim)
-        init_weights(self, config.init)
-        self.regularisers = build_regularisers(config, self)
+# %% ../../nbs/21_vae.ipynb #745d83d8
+@patch
+def __init__(self: VAE, config: ModelConfig):
+    init_seed = seed_in_effect()   # before any draw: the seed the weights come from, or None
+    super(VAE, self).__init__()
+    self.init_seed = init_seed
+    if not isinstance(config, self.config_class):
+        raise ConfigError(f"{type(self).__name__} expects a {self.config_class.__name__}, found {type(config).__name__}")
+    self.config = config
+    self.encoder, self.decoder = build_backbone(config.backbone, config.channels, config.image_size,
+                                                self.encoder_output_dim(), self.decoder_input_dim(), config.hidden_dim)
+    init_weights(self, config.init)
+    self.regularisers = build_regularisers(config, self)
 
 # %% ../../nbs/21_vae.ipynb #7ae9b895
 @patch
