@@ -83,6 +83,7 @@ class MLPEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x)
 
+# %% ../nbs/20_nets.ipynb #6a5828e4
 class MLPDecoder(nn.Module):
     "Three `hidden`-unit tanh layers, then `C·H·W` logits."
     def __init__(self, channels: int, latent_dim: int, image_size: int = 64, hidden: int = 1200):
@@ -102,12 +103,15 @@ class Backbone:
     decoder: Callable[..., nn.Module]   # (channels, latent_dim, image_size, hidden) -> module
     hidden: int
 
+# %% ../nbs/20_nets.ipynb #b3bdf6d9
 def register_backbone(name: str, encoder, decoder, hidden: int):
     "Make the pair available to every model as `backbone=name`."
     REGISTRY.register("backbone", name, Backbone(encoder, decoder, hidden))
 
+# %% ../nbs/20_nets.ipynb #14c91bc7
 def get_backbone(name: str) -> Backbone: return REGISTRY.get("backbone", name)
 
+# %% ../nbs/20_nets.ipynb #29e9e18a
 def build_backbone(name: str, channels: int, image_size: int, encoder_out: int, latent_dim: int, hidden: int | None = None):
     "Instantiate the encoder (to `encoder_out` features) and decoder (from `latent_dim`) of backbone `name`."
     b = get_backbone(name)
@@ -183,6 +187,7 @@ class ResNetEncoder(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(widths[-1] * side * side, hidden), nn.ReLU(),
                                   nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
 
+# %% ../nbs/20_nets.ipynb #e1e25de1
 @patch
 def forward(self: ResNetEncoder, x: torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
 
@@ -200,6 +205,7 @@ class ResNetDecoder(nn.Module):
         self.features = nn.Sequential(*_residual_groups(input_channels, widths, blocks_per_group, DECODER_KERNELS, upsample),
                                       nn.ReLU(), nn.Conv2d(widths[-1], channels, 1))
 
+# %% ../nbs/20_nets.ipynb #8d3bc9d2
 @patch
 def forward(self: ResNetDecoder, z: torch.Tensor) -> torch.Tensor: return self.features(self.dense(z).view(-1, *self.grid))
 
@@ -218,6 +224,7 @@ class MIPETConvEncoder(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(hidden, out_dim // 2) for _ in range(2)) if out_dim % 2 == 0 else \
             nn.ModuleList([nn.Linear(hidden, out_dim)])
 
+# %% ../nbs/20_nets.ipynb #9f3bb04a
 @patch
 def forward(self: MIPETConvEncoder, x: torch.Tensor) -> torch.Tensor:
     h = self.dense(self.convs(x).flatten(1))

@@ -17,23 +17,28 @@ import re
 import tempfile
 import types
 import typing
+from fastcore.basics import patch
+
+# %% auto #0
+__all__ = ['DEVICE_ENV', 'DATA_ENV', 'get_device', 'map_batches', 'seed_everything', 'seed_in_effect', 'repo_root', 'data_dir',
+           'atomic_write', 'atomic_temp_files', 'write_json', 'ConfigError', 'Config']
+
+# %% ../../nbs/00_config.ipynb #68a40a62
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-# %% auto #0
-__all__ = ['DEVICE_ENV', 'DATA_ENV', 'get_device', 'map_batches', 'seed_everything', 'seed_in_effect', 'repo_root', 'data_dir',
-           'atomic_write', 'atomic_temp_files', 'write_json', 'ConfigError', 'Config']
-
 # %% ../../nbs/00_config.ipynb #a22a261d
 DEVICE_ENV = "VAENB_DEVICE"
 
+# %% ../../nbs/00_config.ipynb #bfa80889
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
+# %% ../../nbs/00_config.ipynb #b2fe48d8
 def get_device(device: str | torch.device | None = None) -> torch.device:
     "The torch device to use: `device` if given, else `$VAENB_DEVICE`, else CUDA > MPS > CPU."
     requested = device if device is not None else os.environ.get(DEVICE_ENV) or "auto"
@@ -65,6 +70,7 @@ def map_batches(fn, inputs, device: torch.device | str, batch_size: int = 256) -
 # %% ../../nbs/00_config.ipynb #f80e07e6
 _last_seed: tuple[int, torch.Tensor] | None = None   # (seed, torch's CPU generator state right after seeding)
 
+# %% ../../nbs/00_config.ipynb #b5cdd216
 def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:
     "Seed python, numpy and torch with `seed`; returns a fresh `np.random.Generator` for explicit use."
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -91,6 +97,7 @@ def seed_in_effect() -> int | None:
 # %% ../../nbs/00_config.ipynb #2d0a605a
 DATA_ENV = "VAENB_DATA"
 
+# %% ../../nbs/00_config.ipynb #b9f8adca
 def repo_root() -> Path | None:
     "The vaenb checkout this package was imported from, or `None` for a regular install."
     spec = importlib.util.find_spec("vaenb")
@@ -98,6 +105,7 @@ def repo_root() -> Path | None:
     root = Path(spec.origin).resolve().parent.parent
     return root if (root / "settings.ini").is_file() and (root / "nbs").is_dir() else None
 
+# %% ../../nbs/00_config.ipynb #a7653e8c
 def data_dir(create: bool = True) -> Path:
     "Where datasets and caches live: `$VAENB_DATA`, else `data/` in the current directory."
     env = os.environ.get(DATA_ENV)
@@ -108,6 +116,7 @@ def data_dir(create: bool = True) -> Path:
 # %% ../../nbs/00_config.ipynb #5849e616
 _TEMP_SUFFIX = ".tmp"
 
+# %% ../../nbs/00_config.ipynb #136a27ff
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None):
     "Open a temporary file beside `path` for writing; rename it onto `path` only if the block succeeds."
@@ -125,12 +134,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         Path(tmp).unlink(missing_ok=True)
         raise
 
+# %% ../../nbs/00_config.ipynb #16c717f6
 def atomic_temp_files(path: str | os.PathLike) -> list[Path]:
     "The temporary files `atomic_write(path)` leaves beside `path` when a kill interrupts it (`.<name>.<8 chars>.tmp`)."
     path = Path(path)
     pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
     return sorted(p for p in path.parent.glob(f".{glob_escape(path.name)}.*{_TEMP_SUFFIX}") if pattern.fullmatch(p.name))
 
+# %% ../../nbs/00_config.ipynb #bfdab55c
 def write_json(path: str | os.PathLike, obj, indent: int = 2):
     "Write `obj` as JSON to `path` atomically."
     with atomic_write(path, "w", encoding="utf-8") as f:
@@ -141,10 +152,12 @@ def write_json(path: str | os.PathLike, obj, indent: int = 2):
 class ConfigError(ValueError):
     "A config has an unknown field, a value of the wrong type, or a value out of range."
 
+# %% ../../nbs/00_config.ipynb #c5d39a99
 def _type_name(tp) -> str:
     if typing.get_origin(tp) is typing.Literal: return "one of " + ", ".join(map(repr, typing.get_args(tp)))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
+# %% ../../nbs/00_config.ipynb #244b3d29
 def _matches(value, tp) -> bool:
     "Whether `value` fits the type annotation `tp` (the subset of typing that configs use)."
     if tp is typing.Any: return True
@@ -164,6 +177,7 @@ def _matches(value, tp) -> bool:
         return isinstance(value, dict) and (not args or all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()))
     return isinstance(value, origin or tp)
 
+# %% ../../nbs/00_config.ipynb #ae7820a9
 def _coerce(value, tp):
     "Bring JSON-ish values to the annotated form: lists to tuples, ints to floats."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -175,49 +189,60 @@ def _coerce(value, tp):
     if origin is tuple and isinstance(value, list): return tuple(value)
     return value
 
+# %% ../../nbs/00_config.ipynb #90c40770
 @dataclasses.dataclass
 class Config:
     "Base of every vaenb config: typed fields, `from_dict`/`to_dict`, `validate` with clear errors."
     def __post_init__(self): self.validate()
 
-    def check(self):
-        "Value rules of a subclass; raise `ConfigError` via `self.fail`."
+# %% ../../nbs/00_config.ipynb #fd31eb8c
+@patch(cls_method=True)
+def field_names(cls: Config) -> list[str]: return [f.name for f in dataclasses.fields(cls)]
 
-    def fail(self, field: str, expected: str, found):
-        raise ConfigError(f"{type(self).__name__}.{field}: expected {expected}, found {found!r}")
+@patch(cls_method=True)
+def check_names(cls: Config, d: dict):
+    "Raise `ConfigError` naming the keys of `d` that are not fields, with the closest field and the valid ones."
+    unknown = [k for k in d if k not in cls.field_names()]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, cls.field_names(), n=1) for k in unknown}
+        did = "; ".join(f"{k!r} (did you mean {h[0]!r}?)" if h else repr(k) for k, h in hints.items())
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {did}; valid fields: {', '.join(cls.field_names())}")
 
-    def validate(self):
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            value = _coerce(getattr(self, f.name), hints[f.name])
-            if not _matches(value, hints[f.name]): self.fail(f.name, _type_name(hints[f.name]), value)
-            if isinstance(value, float) and not math.isfinite(value): self.fail(f.name, "a finite number", value)
-            object.__setattr__(self, f.name, value)
-        self.check()
-        return self
+# %% ../../nbs/00_config.ipynb #2b8248c3
+@patch(cls_method=True)
+def from_dict(cls: Config, d: dict | None = None, **overrides):
+    "Build from plain data; unknown keys raise `ConfigError` naming them and the valid fields."
+    d = {**(d or {}), **overrides}
+    cls.check_names(d)
+    return cls(**d)
 
-    @classmethod
-    def field_names(cls) -> list[str]: return [f.name for f in dataclasses.fields(cls)]
+# %% ../../nbs/00_config.ipynb #aa420231
+@patch
+def check(self: Config):
+    "Value rules of a subclass; raise `ConfigError` via `self.fail`."
 
-    @classmethod
-    def check_names(cls, d: dict):
-        "Raise `ConfigError` naming the keys of `d` that are not fields, with the closest field and the valid ones."
-        unknown = [k for k in d if k not in cls.field_names()]
-        if unknown:
-            hints = {k: difflib.get_close_matches(k, cls.field_names(), n=1) for k in unknown}
-            did = "; ".join(f"{k!r} (did you mean {h[0]!r}?)" if h else repr(k) for k, h in hints.items())
-            raise ConfigError(f"{cls.__name__}: unknown field(s) {did}; valid fields: {', '.join(cls.field_names())}")
+@patch
+def fail(self: Config, field: str, expected: str, found):
+    raise ConfigError(f"{type(self).__name__}.{field}: expected {expected}, found {found!r}")
 
-    @classmethod
-    def from_dict(cls, d: dict | None = None, **overrides):
-        "Build from plain data; unknown keys raise `ConfigError` naming them and the valid fields."
-        d = {**(d or {}), **overrides}
-        cls.check_names(d)
-        return cls(**d)
+# %% ../../nbs/00_config.ipynb #11bef90f
+@patch
+def validate(self: Config):
+    hints = typing.get_type_hints(type(self))
+    for f in dataclasses.fields(self):
+        value = _coerce(getattr(self, f.name), hints[f.name])
+        if not _matches(value, hints[f.name]): self.fail(f.name, _type_name(hints[f.name]), value)
+        if isinstance(value, float) and not math.isfinite(value): self.fail(f.name, "a finite number", value)
+        object.__setattr__(self, f.name, value)
+    self.check()
+    return self
 
-    def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in dataclasses.fields(self)}
+# %% ../../nbs/00_config.ipynb #552bf955
+@patch
+def to_dict(self: Config) -> dict:
+    return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in dataclasses.fields(self)}
 
-    def replace(self, **changes):
-        "A validated copy with `changes` applied (unknown names raise `ConfigError`)."
-        return type(self).from_dict(self.to_dict(), **changes)
+@patch
+def replace(self: Config, **changes):
+    "A validated copy with `changes` applied (unknown names raise `ConfigError`)."
+    return type(self).from_dict(self.to_dict(), **changes)

@@ -98,17 +98,20 @@ def get(self: Registry, kind: str, name: str):
     "The registered object (imported if registered by path)."
     return self.entry(kind, name).load()
 
+# %% ../../nbs/01_registry.ipynb #b9491b67
 @patch
 def names(self: Registry, kind: str) -> list[str]:
     "Every registered name of `kind`, after scanning its packages."
     self._scan(kind)
     return sorted(self._entries.get(kind, {}))
 
+# %% ../../nbs/01_registry.ipynb #3dedc0a5
 @patch
 def entries(self: Registry, kind: str) -> list[Entry]:
     "Every entry of `kind` (objects registered by path stay unimported)."
     return [self._entries[kind][n] for n in self.names(kind)]
 
+# %% ../../nbs/01_registry.ipynb #f852f18d
 @patch
 def unregister(self: Registry, kind: str, name: str):
     "Remove `name` (an experiment's own plug-in, when it is done)."

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from ..core.config import atomic_write, data_dir, write_json
 from ..core.registry import REGISTRY
@@ -31,6 +32,7 @@ def batch_rng(seed: int, step: int) -> np.random.Generator:
             raise ValueError(f"{name}: expected a non-negative integer, found {v!r}")
     return np.random.default_rng([int(seed), int(step)])
 
+# %% ../../nbs/10_data.ipynb #ca1f6d99
 def _int_array(x, name: str, ndim: int) -> np.ndarray:
     a = np.asarray(x)
     if a.ndim != ndim: raise ValueError(f"{name}: expected a {ndim}-d integer array, found shape {a.shape}")
@@ -38,6 +40,7 @@ def _int_array(x, name: str, ndim: int) -> np.ndarray:
         raise TypeError(f"{name}: expected integers, found dtype {a.dtype}")
     return a.astype(np.int64, copy=False)
 
+# %% ../../nbs/10_data.ipynb #99750e4d
 class GroundTruthDataset(torch.utils.data.Dataset):
     "A grid of generative factors with one image per grid point (see the contract above)."
     name: str = ""
@@ -47,87 +50,115 @@ class GroundTruthDataset(torch.utils.data.Dataset):
     factor_values: tuple[np.ndarray, ...] = ()
     image_shape: tuple[int, int, int] = (1, 64, 64)
 
-    @property
-    def num_factors(self) -> int: return len(self.factor_sizes)
+# %% ../../nbs/10_data.ipynb #69ed82a9
+@patch(as_prop=True)
+def num_factors(self: GroundTruthDataset) -> int: return len(self.factor_sizes)
 
-    @property
-    def factor_bases(self) -> np.ndarray:
-        "Row-major strides: `idx = factors @ factor_bases`."
-        return np.cumprod((1,) + tuple(self.factor_sizes[:0:-1]))[::-1].astype(np.int64)
+@patch(as_prop=True)
+def factor_bases(self: GroundTruthDataset) -> np.ndarray:
+    "Row-major strides: `idx = factors @ factor_bases`."
+    return np.cumprod((1,) + tuple(self.factor_sizes[:0:-1]))[::-1].astype(np.int64)
 
-    def __len__(self) -> int: return int(np.prod(self.factor_sizes, dtype=object))
+# %% ../../nbs/10_data.ipynb #6a7483b7
+@patch
+def __len__(self: GroundTruthDataset) -> int: return int(np.prod(self.factor_sizes, dtype=object))
 
-    def check_factors(self, factors) -> np.ndarray:
-        "`factors` as int64 [n, k], or a ValueError naming the factor whose index is out of range."
-        f = _int_array(factors, "factors", 2)
-        if f.shape[1] != self.num_factors:
-            raise ValueError(f"factors: expected shape [n, {self.num_factors}] for {self.name} {self.factor_names}, found {f.shape}")
-        for j, (fname, size) in enumerate(zip(self.factor_names, self.factor_sizes)):
-            col = f[:, j]
-            if col.size and (col.min() < 0 or col.max() >= size):
-                bad = col[(col < 0) | (col >= size)][0]
-                raise ValueError(f"factors[:, {j}] ({fname}): expected class indices in [0, {size}), found {bad}")
-        return f
+# %% ../../nbs/10_data.ipynb #247e7d6e
+@patch
+def check_factors(self: GroundTruthDataset, factors) -> np.ndarray:
+    "`factors` as int64 [n, k], or a ValueError naming the factor whose index is out of range."
+    f = _int_array(factors, "factors", 2)
+    if f.shape[1] != self.num_factors:
+        raise ValueError(f"factors: expected shape [n, {self.num_factors}] for {self.name} {self.factor_names}, found {f.shape}")
+    for j, (fname, size) in enumerate(zip(self.factor_names, self.factor_sizes)):
+        col = f[:, j]
+        if col.size and (col.min() < 0 or col.max() >= size):
+            bad = col[(col < 0) | (col >= size)][0]
+            raise ValueError(f"factors[:, {j}] ({fname}): expected class indices in [0, {size}), found {bad}")
+    return f
 
-    def check_indices(self, indices) -> np.ndarray:
-        idx = _int_array(indices, "indices", 1)
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            bad = idx[(idx < 0) | (idx >= len(self))][0]
-            raise ValueError(f"indices: expected flat indices in [0, {len(self)}) for {self.name}, found {bad}")
-        return idx
+# %% ../../nbs/10_data.ipynb #447fc5f9
+@patch
+def check_indices(self: GroundTruthDataset, indices) -> np.ndarray:
+    idx = _int_array(indices, "indices", 1)
+    if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+        bad = idx[(idx < 0) | (idx >= len(self))][0]
+        raise ValueError(f"indices: expected flat indices in [0, {len(self)}) for {self.name}, found {bad}")
+    return idx
 
-    def index_to_factors(self, indices) -> np.ndarray:
-        "Flat indices [n] -> factor class indices [n, k] (C order, first factor slowest)."
-        idx = self.check_indices(indices)
-        if not idx.size: return np.zeros((0, self.num_factors), np.int64)
-        return np.stack(np.unravel_index(idx, self.factor_sizes), axis=1).astype(np.int64)
+# %% ../../nbs/10_data.ipynb #328a4aca
+@patch
+def index_to_factors(self: GroundTruthDataset, indices) -> np.ndarray:
+    "Flat indices [n] -> factor class indices [n, k] (C order, first factor slowest)."
+    idx = self.check_indices(indices)
+    if not idx.size: return np.zeros((0, self.num_factors), np.int64)
+    return np.stack(np.unravel_index(idx, self.factor_sizes), axis=1).astype(np.int64)
 
-    def factors_to_index(self, factors) -> np.ndarray:
-        "Factor class indices [n, k] -> flat indices [n]."
-        return self.check_factors(factors) @ self.factor_bases
+# %% ../../nbs/10_data.ipynb #767c5a94
+@patch
+def factors_to_index(self: GroundTruthDataset, factors) -> np.ndarray:
+    "Factor class indices [n, k] -> flat indices [n]."
+    return self.check_factors(factors) @ self.factor_bases
 
-    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        "`n` factor vectors drawn independently and uniformly over the grid."
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n: expected a non-negative integer, found {n!r}")
-        return np.stack([rng.integers(size, size=n) for size in self.factor_sizes], axis=1).astype(np.int64)
+# %% ../../nbs/10_data.ipynb #104dea8a
+@patch
+def sample_factors(self: GroundTruthDataset, n: int, rng: np.random.Generator) -> np.ndarray:
+    "`n` factor vectors drawn independently and uniformly over the grid."
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n: expected a non-negative integer, found {n!r}")
+    return np.stack([rng.integers(size, size=n) for size in self.factor_sizes], axis=1).astype(np.int64)
 
-    def images(self, factors) -> np.ndarray:
-        "Images for factor class indices [n, k]: float32 [n, C, H, W] in [0, 1]."
-        f = self.check_factors(factors)
-        return self._render(f) if len(f) else np.zeros((0, *self.image_shape), np.float32)
+# %% ../../nbs/10_data.ipynb #29c46146
+@patch
+def images(self: GroundTruthDataset, factors) -> np.ndarray:
+    "Images for factor class indices [n, k]: float32 [n, C, H, W] in [0, 1]."
+    f = self.check_factors(factors)
+    return self._render(f) if len(f) else np.zeros((0, *self.image_shape), np.float32)
 
-    def _render(self, factors: np.ndarray) -> np.ndarray: raise NotImplementedError
+@patch
+def _render(self: GroundTruthDataset, factors: np.ndarray) -> np.ndarray: raise NotImplementedError
 
-    def _images_at(self, indices: np.ndarray) -> np.ndarray:
-        "Images for valid flat indices; datasets holding an image array override this."
-        return self._render(self.index_to_factors(indices))
+# %% ../../nbs/10_data.ipynb #ad298c9f
+@patch
+def _images_at(self: GroundTruthDataset, indices: np.ndarray) -> np.ndarray:
+    "Images for valid flat indices; datasets holding an image array override this."
+    return self._render(self.index_to_factors(indices))
 
-    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        "`n` uniform factor vectors and their images."
-        f = self.sample_factors(n, rng)
-        return f, self.images(f)
+# %% ../../nbs/10_data.ipynb #278f97da
+@patch
+def sample(self: GroundTruthDataset, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    "`n` uniform factor vectors and their images."
+    f = self.sample_factors(n, rng)
+    return f, self.images(f)
 
-    def batch(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
-        "Training batch `step`: i.i.d. uniform images, float32 [B, C, H, W], a pure function of `(seed, step)`."
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive integer, found {batch_size!r}")
-        idx = batch_rng(seed, step).integers(len(self), size=batch_size)
-        return torch.from_numpy(self._images_at(idx))
+# %% ../../nbs/10_data.ipynb #58ccfb17
+@patch
+def batch(self: GroundTruthDataset, step: int, batch_size: int, seed: int) -> torch.Tensor:
+    "Training batch `step`: i.i.d. uniform images, float32 [B, C, H, W], a pure function of `(seed, step)`."
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, found {batch_size!r}")
+    idx = batch_rng(seed, step).integers(len(self), size=batch_size)
+    return torch.from_numpy(self._images_at(idx))
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.check_indices(np.array([i]))
-        return torch.from_numpy(self._images_at(idx)[0]), torch.from_numpy(self.index_to_factors(idx)[0])
+# %% ../../nbs/10_data.ipynb #8da7c8b8
+@patch
+def __getitem__(self: GroundTruthDataset, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = self.check_indices(np.array([i]))
+    return torch.from_numpy(self._images_at(idx)[0]), torch.from_numpy(self.index_to_factors(idx)[0])
 
-    def describe(self) -> dict:
-        "What tables and result files record about the data."
-        return dict(dataset=self.name, procedural=self.procedural, factor_names=list(self.factor_names),
-                    factor_sizes=list(self.factor_sizes), image_shape=list(self.image_shape), num_images=len(self))
+# %% ../../nbs/10_data.ipynb #f2fbe317
+@patch
+def describe(self: GroundTruthDataset) -> dict:
+    "What tables and result files record about the data."
+    return dict(dataset=self.name, procedural=self.procedural, factor_names=list(self.factor_names),
+                factor_sizes=list(self.factor_sizes), image_shape=list(self.image_shape), num_images=len(self))
 
-    def __repr__(self):
-        kind = "procedural stand-in" if self.procedural else "official data"
-        sizes = ", ".join(f"{n}={s}" for n, s in zip(self.factor_names, self.factor_sizes))
-        return f"{type(self).__name__}({self.name!r}, {kind}, {len(self):,} images {self.image_shape}: {sizes})"
+# %% ../../nbs/10_data.ipynb #5dd9647d
+@patch
+def __repr__(self: GroundTruthDataset):
+    kind = "procedural stand-in" if self.procedural else "official data"
+    sizes = ", ".join(f"{n}={s}" for n, s in zip(self.factor_names, self.factor_sizes))
+    return f"{type(self).__name__}({self.name!r}, {kind}, {len(self):,} images {self.image_shape}: {sizes})"
 
 # %% ../../nbs/10_data.ipynb #666db006
 class StoredImagesDataset(GroundTruthDataset):
@@ -154,18 +185,21 @@ def get_dataset(name: str, **kwargs) -> GroundTruthDataset:
 # %% ../../nbs/10_data.ipynb #cc3476e0
 CACHE_DIRNAME = "_cache"
 
+# %% ../../nbs/10_data.ipynb #ca0f149f
 def cache_dir(dataset: str, version: int, params: dict, root: str | os.PathLike | None = None) -> Path:
     "Directory of the cache entry for `dataset` at generator `version` with `params`."
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
     base = Path(root) if root is not None else data_dir() / CACHE_DIRNAME
     return base / dataset / f"v{version}-{key}"
 
+# %% ../../nbs/10_data.ipynb #04e4dc67
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk): h.update(block)
     return h.hexdigest()
 
+# %% ../../nbs/10_data.ipynb #c47e50a6
 def _cache_problem(npy: Path, meta_path: Path, params: dict) -> str | None:
     "Why the cache entry cannot be used, or None when it is sound."
     if not meta_path.is_file(): return "no meta.json (the build never finished)"
@@ -177,6 +211,7 @@ def _cache_problem(npy: Path, meta_path: Path, params: dict) -> str | None:
     if file_sha256(npy) != meta.get("sha256"): return f"{npy.name} fails its SHA-256 check"
     return None
 
+# %% ../../nbs/10_data.ipynb #5518f725
 def save_cached_array(directory: Path, name: str, array: np.ndarray, params: dict) -> Path:
     "Write `array` to `directory/name.npy` and then its `meta.json`, both atomically."
     directory = Path(directory)
@@ -186,6 +221,7 @@ def save_cached_array(directory: Path, name: str, array: np.ndarray, params: dic
                                                      nbytes=npy.stat().st_size, sha256=file_sha256(npy)))
     return npy
 
+# %% ../../nbs/10_data.ipynb #ddad1876
 def load_cached_array(directory: Path, name: str, params: dict) -> np.ndarray | None:
     "The cached array (memory-mapped), or None after warning about and deleting an unusable entry."
     npy, meta = Path(directory) / f"{name}.npy", Path(directory) / f"{name}.meta.json"
@@ -198,6 +234,7 @@ def load_cached_array(directory: Path, name: str, params: dict) -> np.ndarray | 
     npy.unlink(missing_ok=True); meta.unlink(missing_ok=True)
     return None
 
+# %% ../../nbs/10_data.ipynb #c6ef9e3c
 def cached_array(directory: Path, name: str, params: dict, build) -> np.ndarray:
     "Load `directory/name.npy` if sound, else `build()` it, save it and return it memory-mapped."
     array = load_cached_array(directory, name, params)
@@ -223,6 +260,7 @@ def _verified_record(record: Path) -> dict:
 # %% ../../nbs/10_data.ipynb #a41a02ed
 DLIB_ENV = "DISENTANGLEMENT_LIB_DATA"
 
+# %% ../../nbs/10_data.ipynb #fa16f4da
 def official_path(relpath: str, dataset: str, path: str | os.PathLike | None = None) -> Path:
     "The official file `relpath` under the data directory (or the explicit `path`), or a helpful FileNotFoundError."
     if path is not None:
@@ -238,6 +276,7 @@ def official_path(relpath: str, dataset: str, path: str | os.PathLike | None = N
         f"(vaenb.core.config.data_dir(), set by $VAENB_DATA). vaenb never downloads data: put the file at "
         f"<data dir>/{relpath}, or set VAENB_DATA to the directory that holds {relpath}, or pass path=...")
 
+# %% ../../nbs/10_data.ipynb #bee3480a
 def verify_checksum(path: str | os.PathLike, md5: tuple[str, ...] = (), sha256: tuple[str, ...] = (),
                     record: str | os.PathLike | None = None) -> bool:
     "Whether `path` matches any known hash; its hashes are remembered in `record` (default `_cache/verified.json`)."
@@ -254,6 +293,7 @@ def verify_checksum(path: str | os.PathLike, md5: tuple[str, ...] = (), sha256: 
         write_json(record, seen)
     return seen[key]["md5"] in md5 or seen[key]["sha256"] in sha256
 
+# %% ../../nbs/10_data.ipynb #ee29acef
 def require_verified(path: Path, dataset: str, md5=(), sha256=(), verify: bool = True):
     "Refuse a file that matches none of the published hashes, unless `verify=False` or `$VAENB_ALLOW_UNVERIFIED=1`."
     if not verify or not (md5 or sha256) or verify_checksum(path, md5, sha256): return

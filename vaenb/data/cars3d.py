@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 from PIL import Image
-
-from .base import (GroundTruthDataset, StoredImagesDataset, cache_dir, cached_array, hwc_to_float, official_path,
-                        register_dataset)
-from .shapes3d import _box, _cylinder
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CARS3D_FACTORS', 'CARS_DIR', 'GENERATOR_VERSION', 'ELEVATIONS_DEG', 'AZIMUTH_STEP_DEG', 'CAR_LIGHT', 'Cars3D',
            'car_parts', 'render_car', 'Cars3DProcedural']
+
+# %% ../../nbs/15_cars3d.ipynb #b8f628b3
+from .base import (GroundTruthDataset, StoredImagesDataset, cache_dir, cached_array, hwc_to_float, official_path,
+                        register_dataset)
+from .shapes3d import _box, _cylinder
 
 # %% ../../nbs/15_cars3d.ipynb #2dbf86a2
 def _car_names(listing: Path) -> list[str]:
@@ -40,6 +42,7 @@ CARS3D_FACTORS = ("elevation", "azimuth", "car")
 CARS_DIR = "cars"
 GENERATOR_VERSION = 1
 
+# %% ../../nbs/15_cars3d.ipynb #7085dcc5
 def _read_car(path: Path) -> np.ndarray:
     "The 96 views of one car, uint8 [4 (elevation), 24 (azimuth), 64, 64, 3]."
     if not path.is_file(): raise FileNotFoundError(f"cars3d: {path} is listed in list.txt but missing")
@@ -52,6 +55,7 @@ def _read_car(path: Path) -> np.ndarray:
     views = im.transpose(4, 3, 0, 1, 2)
     return np.stack([[np.asarray(Image.fromarray(v).resize((64, 64), Image.LANCZOS)) for v in row] for row in views])
 
+# %% ../../nbs/15_cars3d.ipynb #526feb98
 @register_dataset("cars3d")
 class Cars3D(StoredImagesDataset):
     "The official Cars3D renders from the user's `cars/` folder, at 64×64."
@@ -59,32 +63,38 @@ class Cars3D(StoredImagesDataset):
     factor_names = CARS3D_FACTORS
     image_shape = (3, 64, 64)
 
-    def __init__(self, path: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None):
-        self.path = official_path(CARS_DIR, self.name, path)
-        listing = self.path / "list.txt"
-        if not listing.is_file():
-            raise FileNotFoundError(f"cars3d: {listing} not found; expected the archive's data/cars folder with list.txt "
-                                    f"and car_*_mesh.mat (put it at <data dir>/cars or pass path=...)")
-        names = _car_names(listing)
-        files = [self.path / f"{n}.mat" for n in names]
-        stamp = lambda f: [f.name, f.stat().st_size, f.stat().st_mtime_ns] if f.exists() else [f.name, None, None]
-        params = dict(source=str(self.path.resolve()), files=[stamp(f) for f in files])
-        where = _cache_location(self.name, params, cache_dir)
-        build = lambda: np.stack([_read_car(f) for f in files], axis=2).reshape(-1, 64, 64, 3)
-        self._images = cached_array(where, "images", params, build)
-        self.factor_sizes = (4, 24, len(names))
-        self.factor_values = (np.arange(4.0), np.arange(24.0), np.arange(float(len(names))))
-        self.car_names = tuple(names)
+# %% ../../nbs/15_cars3d.ipynb #26b0842b
+@patch
+def __init__(self: Cars3D, path: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None):
+    self.path = official_path(CARS_DIR, self.name, path)
+    listing = self.path / "list.txt"
+    if not listing.is_file():
+        raise FileNotFoundError(f"cars3d: {listing} not found; expected the archive's data/cars folder with list.txt "
+                                f"and car_*_mesh.mat (put it at <data dir>/cars or pass path=...)")
+    names = _car_names(listing)
+    files = [self.path / f"{n}.mat" for n in names]
+    stamp = lambda f: [f.name, f.stat().st_size, f.stat().st_mtime_ns] if f.exists() else [f.name, None, None]
+    params = dict(source=str(self.path.resolve()), files=[stamp(f) for f in files])
+    where = _cache_location(self.name, params, cache_dir)
+    build = lambda: np.stack([_read_car(f) for f in files], axis=2).reshape(-1, 64, 64, 3)
+    self._images = cached_array(where, "images", params, build)
+    self.factor_sizes = (4, 24, len(names))
+    self.factor_values = (np.arange(4.0), np.arange(24.0), np.arange(float(len(names))))
+    self.car_names = tuple(names)
 
-    def _images_at(self, indices):
-        return hwc_to_float(self._images[np.asarray(indices)])
+# %% ../../nbs/15_cars3d.ipynb #70c771bc
+@patch
+def _images_at(self: Cars3D, indices):
+    return hwc_to_float(self._images[np.asarray(indices)])
 
+# %% ../../nbs/15_cars3d.ipynb #9d1f106b
 def _cache_location(name, params, root): return cache_dir(name, GENERATOR_VERSION, params, root)
 
 # %% ../../nbs/15_cars3d.ipynb #8f7ba3c8
 ELEVATIONS_DEG, AZIMUTH_STEP_DEG = (0.0, 10.0, 20.0, 30.0), 15.0
 CAR_LIGHT = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
 
+# %% ../../nbs/15_cars3d.ipynb #3484a812
 def car_parts(car: int, seed: int = 0) -> list[tuple]:
     "The primitives of procedural car `car`: ('box', lo, hi, rgb) and ('wheel', x, y0, y1, radius, rgb)."
     rng = np.random.default_rng([seed, car])
@@ -101,6 +111,7 @@ def car_parts(car: int, seed: int = 0) -> list[tuple]:
             parts.append(("wheel", x, y0, y0 + 0.25, wheel_r, np.array([0.15, 0.15, 0.15])))
     return parts
 
+# %% ../../nbs/15_cars3d.ipynb #a9d05459
 def _hit_part(part, o, d):
     if part[0] == "box": return _box(o, d, part[1], part[2])
     _, x, y0, y1, r, _ = part
@@ -108,6 +119,7 @@ def _hit_part(part, o, d):
     t, n = _cylinder((o - np.array([x, 0.0, r]))[..., perm], d[..., perm], r, y0, y1)
     return t, n[..., perm]
 
+# %% ../../nbs/15_cars3d.ipynb #1911ad69
 def render_car(car: int, elevation: int, azimuth: int, seed: int = 0, size: int = 64) -> np.ndarray:
     "One procedural car view: float32 [3, size, size] in [0, 1], white background, 2×2 rays per pixel."
     el, az = np.deg2rad(ELEVATIONS_DEG[elevation]), np.deg2rad(AZIMUTH_STEP_DEG * azimuth)
@@ -130,10 +142,12 @@ def render_car(car: int, elevation: int, azimuth: int, seed: int = 0, size: int 
             t_best = np.minimum(t, t_best)
     return rgb.reshape(size, 2, size, 2, 3).mean((1, 3)).transpose(2, 0, 1).astype(np.float32)
 
+# %% ../../nbs/15_cars3d.ipynb #3629deb8
 def _render_views(args):
     factors, seed = args
     return np.stack([np.round(render_car(c, e, a, seed) * 255).astype(np.uint8) for e, a, c in factors])
 
+# %% ../../nbs/15_cars3d.ipynb #3cfed076
 @register_dataset("cars3d-procedural")
 class Cars3DProcedural(GroundTruthDataset):
     "A Cars3D-shaped toy of seeded parametric cars (spec §3.5); never to be reported as Cars3D."
@@ -141,25 +155,32 @@ class Cars3DProcedural(GroundTruthDataset):
     factor_names = CARS3D_FACTORS
     image_shape = (3, 64, 64)
 
-    def __init__(self, num_cars: int = 183, seed: int = 0, cache_dir: str | os.PathLike | None = None, processes: int | None = None):
-        if isinstance(num_cars, bool) or not isinstance(num_cars, (int, np.integer)) or num_cars < 1:
-            raise ValueError(f"num_cars: expected a positive integer, found {num_cars!r}")
-        self.seed, self._cache_root, self._processes, self._images = seed, cache_dir, processes or min(2, os.cpu_count() or 1), None
-        self.factor_sizes = (4, 24, int(num_cars))
-        self.factor_values = (np.array(ELEVATIONS_DEG), np.arange(24) * AZIMUTH_STEP_DEG, np.arange(float(num_cars)))
+# %% ../../nbs/15_cars3d.ipynb #7d0a9776
+@patch
+def __init__(self: Cars3DProcedural, num_cars: int = 183, seed: int = 0, cache_dir: str | os.PathLike | None = None, processes: int | None = None):
+    if isinstance(num_cars, bool) or not isinstance(num_cars, (int, np.integer)) or num_cars < 1:
+        raise ValueError(f"num_cars: expected a positive integer, found {num_cars!r}")
+    self.seed, self._cache_root, self._processes, self._images = seed, cache_dir, processes or min(2, os.cpu_count() or 1), None
+    self.factor_sizes = (4, 24, int(num_cars))
+    self.factor_values = (np.array(ELEVATIONS_DEG), np.arange(24) * AZIMUTH_STEP_DEG, np.arange(float(num_cars)))
 
-    def _render(self, factors): return _render_views((factors, self.seed)).astype(np.float32) / 255
+# %% ../../nbs/15_cars3d.ipynb #ee62cd8e
+@patch
+def _render(self: Cars3DProcedural, factors): return _render_views((factors, self.seed)).astype(np.float32) / 255
 
-    @property
-    def cached_images(self) -> np.ndarray:
-        "All views, uint8 [len, 3, 64, 64] in flat order (rendered on first use, then from the disk cache)."
-        if self._images is None:
-            params = dict(num_cars=self.factor_sizes[2], seed=self.seed)
-            def build():
-                f = self.index_to_factors(np.arange(len(self)))
-                jobs = [(f[i:i + 256], self.seed) for i in range(0, len(f), 256)]
-                with multiprocessing.get_context("fork").Pool(self._processes) as pool: return np.concatenate(pool.map(_render_views, jobs))
-            self._images = cached_array(cache_dir(self.name, GENERATOR_VERSION, params, self._cache_root), "images", params, build)
-        return self._images
+# %% ../../nbs/15_cars3d.ipynb #ce3c3110
+@patch(as_prop=True)
+def cached_images(self: Cars3DProcedural) -> np.ndarray:
+    "All views, uint8 [len, 3, 64, 64] in flat order (rendered on first use, then from the disk cache)."
+    if self._images is None:
+        params = dict(num_cars=self.factor_sizes[2], seed=self.seed)
+        def build():
+            f = self.index_to_factors(np.arange(len(self)))
+            jobs = [(f[i:i + 256], self.seed) for i in range(0, len(f), 256)]
+            with multiprocessing.get_context("fork").Pool(self._processes) as pool: return np.concatenate(pool.map(_render_views, jobs))
+        self._images = cached_array(cache_dir(self.name, GENERATOR_VERSION, params, self._cache_root), "images", params, build)
+    return self._images
 
-    def _images_at(self, indices): return self.cached_images[np.asarray(indices)].astype(np.float32) / 255
+# %% ../../nbs/15_cars3d.ipynb #85333954
+@patch
+def _images_at(self: Cars3DProcedural, indices): return self.cached_images[np.asarray(indices)].astype(np.float32) / 255

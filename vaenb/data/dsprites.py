@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
 
 from .base import (GroundTruthDataset, StoredImagesDataset, cache_dir, cached_array, official_path,
                         read_npy_header, register_dataset, require_verified)
@@ -39,12 +40,14 @@ SQUARE_HALF_SIDE = 10.0
 ELLIPSE_SEMI_AXES = (12.75, 7.25)
 HEART_LOBE_CENTRE, HEART_LOBE_SEMI_AXES, HEART_TIP = (4.75, -3.94), (4.77, 5.39), (0.0, 8.8)
 
+# %% ../../nbs/12_dsprites.ipynb #827a81ea
 def _tangent_points(point, centre, semi_axes) -> list[tuple[float, float]]:
     "Where the two tangents from an outside `point` touch the ellipse (via the unit circle, where it is a rotation)."
     pu, pv = (point[0] - centre[0]) / semi_axes[0], (point[1] - centre[1]) / semi_axes[1]
     angles = np.arctan2(pv, pu) + np.array([-1.0, 1.0]) * np.arccos(1 / np.hypot(pu, pv))
     return [(centre[0] + semi_axes[0] * np.cos(a), centre[1] + semi_axes[1] * np.sin(a)) for a in angles]
 
+# %% ../../nbs/12_dsprites.ipynb #24887007
 def _half_planes(polygon) -> list[tuple[float, float, float]]:
     "Edges of a convex polygon as half-planes `nu*u + nv*v <= h` (outward normals)."
     poly = np.asarray(polygon, float)
@@ -56,8 +59,10 @@ def _half_planes(polygon) -> list[tuple[float, float, float]]:
         planes.append((float(n[0]), float(n[1]), float(n @ p)))
     return planes
 
+# %% ../../nbs/12_dsprites.ipynb #34a991d6
 SQUARE_PLANES = [(1.0, 0.0, SQUARE_HALF_SIDE), (-1.0, 0.0, SQUARE_HALF_SIDE), (0.0, 1.0, SQUARE_HALF_SIDE), (0.0, -1.0, SQUARE_HALF_SIDE)]
 
+# %% ../../nbs/12_dsprites.ipynb #835a70d3
 def _heart_lobe(side: int):
     "One convex part of the heart: a lobe ellipse and the triangle joining it to the tip."
     centre = (side * HEART_LOBE_CENTRE[0], HEART_LOBE_CENTRE[1])
@@ -68,6 +73,7 @@ HEART_LOBES = (_heart_lobe(-1), _heart_lobe(+1))
 # %% ../../nbs/12_dsprites.ipynb #9dba70c4
 _EMPTY = (np.inf, -np.inf)
 
+# %% ../../nbs/12_dsprites.ipynb #61a5eb0e
 def _ellipse_span(u0, v0, du, dv, centre, semi_axes):
     "t-interval where the line (u0 + t du, v0 + t dv) is inside the ellipse; (inf, -inf) when it misses."
     p, q = (u0 - centre[0]) / semi_axes[0], (v0 - centre[1]) / semi_axes[1]
@@ -78,6 +84,7 @@ def _ellipse_span(u0, v0, du, dv, centre, semi_axes):
     hit = disc >= 0
     return np.where(hit, (-qb - root) / qa, _EMPTY[0]), np.where(hit, (-qb + root) / qa, _EMPTY[1])
 
+# %% ../../nbs/12_dsprites.ipynb #98400c71
 def _polygon_span(u0, v0, du, dv, planes):
     "t-interval where the line is inside the convex polygon given as half-planes."
     lo = np.full(np.broadcast_shapes(np.shape(u0), np.shape(du)), -np.inf)
@@ -91,6 +98,7 @@ def _polygon_span(u0, v0, du, dv, planes):
     empty = lo > hi
     return np.where(empty, _EMPTY[0], lo), np.where(empty, _EMPTY[1], hi)
 
+# %% ../../nbs/12_dsprites.ipynb #2a479ba1
 def _shape_spans(shape: int, u0, v0, du, dv) -> list[tuple[np.ndarray, np.ndarray]]:
     "One t-interval per convex part of `shape` (0 square, 1 ellipse, 2 heart)."
     if shape == 0: return [_polygon_span(u0, v0, du, dv, SQUARE_PLANES)]
@@ -118,6 +126,7 @@ def _centre_runs(lo, hi):
     "Pixel runs [first, last] of the pixels whose centre j + 1/2 lies in [lo, hi] (absolute x)."
     return np.ceil(np.clip(lo - 0.5, -1e6, 1e6)).astype(np.int64), np.floor(np.clip(hi - 0.5, -1e6, 1e6)).astype(np.int64)
 
+# %% ../../nbs/12_dsprites.ipynb #160462c4
 def _pack_runs(runs, size: int) -> np.ndarray:
     "Rows given as runs [first, last] (pixel columns; empty when first > last) -> packed bits [n, size*size/8]."
     word = np.uint64 if size == 64 else np.uint32
@@ -129,6 +138,7 @@ def _pack_runs(runs, size: int) -> np.ndarray:
         rows = rows | (ones[width] << np.clip(size - 1 - last, 0, size - 1).astype(word))
     return rows.astype(np.dtype(word).newbyteorder(">")).view(np.uint8).reshape(len(rows), -1)
 
+# %% ../../nbs/12_dsprites.ipynb #0f0c4b0b
 def render_dsprites_packed(factors, size: int = 64) -> np.ndarray:
     "Official class indices [n, 5] (shape, scale, orientation, posX, posY) -> bit-packed images [n, size*size/8] uint8."
     if size not in (32, 64): raise ValueError(f"size: expected 64 (official) or 32 (half-size preset), found {size!r}")
@@ -156,10 +166,12 @@ def render_dsprites_packed(factors, size: int = 64) -> np.ndarray:
         out[sel] = _pack_runs(runs, size)
     return out
 
+# %% ../../nbs/12_dsprites.ipynb #1e6e3305
 def unpack_images(packed: np.ndarray, size: int) -> np.ndarray:
     "Bit-packed rows [n, size*size/8] -> float32 images [n, 1, size, size] in {0, 1}."
     return np.unpackbits(np.asarray(packed), axis=1).reshape(len(packed), 1, size, size).astype(np.float32)
 
+# %% ../../nbs/12_dsprites.ipynb #73038ff6
 def render_dsprites(factors, size: int = 64) -> np.ndarray:
     "Official class indices [n, 5] -> uint8 images [n, size, size] in {0, 1}, the layout of the official `imgs`."
     packed = render_dsprites_packed(factors, size)
@@ -169,10 +181,12 @@ def render_dsprites(factors, size: int = 64) -> np.ndarray:
 GENERATOR_VERSION = 1
 IN_MEMORY_LIMIT = 1 << 16      # grids up to this many images are rendered into memory, not cached on disk
 
+# %% ../../nbs/12_dsprites.ipynb #cdf05121
 def _render_block(args) -> np.ndarray:
     factors, size = args
     return render_dsprites_packed(factors, size)
 
+# %% ../../nbs/12_dsprites.ipynb #8615ab37
 def render_packed_parallel(factors: np.ndarray, size: int, processes: int | None = None, block: int = 8192) -> np.ndarray:
     "Bit-packed images of many factors, rendered in blocks over `processes` worker processes."
     processes = processes or min(2, os.cpu_count() or 1)
@@ -181,54 +195,66 @@ def render_packed_parallel(factors: np.ndarray, size: int, processes: int | None
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         return np.concatenate(pool.map(_render_block, jobs))
 
+# %% ../../nbs/12_dsprites.ipynb #737de124
 @register_dataset("dsprites")
 class DSprites(GroundTruthDataset):
     "Procedural dSprites (spec §1.5): the official grid, values and order, rendered offline."
     procedural = True
-    def __init__(self, size: int = 64, subset: dict | None = None, name: str = "dsprites",
-                 cache_dir: str | os.PathLike | None = None, processes: int | None = None):
-        if size not in (32, 64): raise ValueError(f"size: expected 64 (official) or 32 (half-size preset), found {size!r}")
-        subset = dict(subset or {})
-        unknown = set(subset) - set(DSPRITES_FACTORS)
-        if unknown: raise ValueError(f"subset: unknown factor(s) {sorted(unknown)}; expected names from {DSPRITES_FACTORS}")
-        self._classes = []
-        for fname, n in zip(DSPRITES_FACTORS, DSPRITES_SIZES):
-            keep = np.unique(np.asarray(subset.get(fname, range(n)), dtype=np.int64))
-            if not len(keep) or keep.min() < 0 or keep.max() >= n:
-                raise ValueError(f"subset[{fname!r}]: expected class indices in [0, {n}), found {keep.tolist()}")
-            self._classes.append(keep)
-        varying = [j for j, k in enumerate(self._classes) if len(k) > 1]
-        self.name, self.size, self._varying = name, size, varying
-        self.factor_names = tuple(DSPRITES_FACTORS[j] for j in varying)
-        self.factor_sizes = tuple(len(self._classes[j]) for j in varying)
-        self.factor_values = tuple(DSPRITES_VALUES[j][self._classes[j]] for j in varying)
-        self.image_shape = (1, size, size)
-        self._cache_root, self._processes, self._packed = cache_dir, processes, None
-        self.params = dict(size=size, subset={k: [int(i) for i in v] for k, v in sorted(subset.items())})
 
-    def official_factors(self, factors) -> np.ndarray:
-        "This grid's factor indices [n, k] -> official class indices [n, 5] (shape, scale, orientation, posX, posY)."
-        f = self.check_factors(factors)
-        out = np.stack([np.full(len(f), k[0]) for k in self._classes], axis=1)
-        for col, j in enumerate(self._varying): out[:, j] = self._classes[j][f[:, col]]
-        return out
+# %% ../../nbs/12_dsprites.ipynb #f1fcdf8f
+@patch
+def __init__(self: DSprites, size: int = 64, subset: dict | None = None, name: str = "dsprites",
+             cache_dir: str | os.PathLike | None = None, processes: int | None = None):
+    if size not in (32, 64): raise ValueError(f"size: expected 64 (official) or 32 (half-size preset), found {size!r}")
+    subset = dict(subset or {})
+    unknown = set(subset) - set(DSPRITES_FACTORS)
+    if unknown: raise ValueError(f"subset: unknown factor(s) {sorted(unknown)}; expected names from {DSPRITES_FACTORS}")
+    self._classes = []
+    for fname, n in zip(DSPRITES_FACTORS, DSPRITES_SIZES):
+        keep = np.unique(np.asarray(subset.get(fname, range(n)), dtype=np.int64))
+        if not len(keep) or keep.min() < 0 or keep.max() >= n:
+            raise ValueError(f"subset[{fname!r}]: expected class indices in [0, {n}), found {keep.tolist()}")
+        self._classes.append(keep)
+    varying = [j for j, k in enumerate(self._classes) if len(k) > 1]
+    self.name, self.size, self._varying = name, size, varying
+    self.factor_names = tuple(DSPRITES_FACTORS[j] for j in varying)
+    self.factor_sizes = tuple(len(self._classes[j]) for j in varying)
+    self.factor_values = tuple(DSPRITES_VALUES[j][self._classes[j]] for j in varying)
+    self.image_shape = (1, size, size)
+    self._cache_root, self._processes, self._packed = cache_dir, processes, None
+    self.params = dict(size=size, subset={k: [int(i) for i in v] for k, v in sorted(subset.items())})
 
-    def _render(self, factors): return unpack_images(render_dsprites_packed(self.official_factors(factors), self.size), self.size)
+# %% ../../nbs/12_dsprites.ipynb #9d091013
+@patch
+def official_factors(self: DSprites, factors) -> np.ndarray:
+    "This grid's factor indices [n, k] -> official class indices [n, 5] (shape, scale, orientation, posX, posY)."
+    f = self.check_factors(factors)
+    out = np.stack([np.full(len(f), k[0]) for k in self._classes], axis=1)
+    for col, j in enumerate(self._varying): out[:, j] = self._classes[j][f[:, col]]
+    return out
 
-    @property
-    def packed(self) -> np.ndarray:
-        "The whole grid, bit-packed [len, size*size/8] uint8, in flat-index order (built on first use)."
-        if self._packed is None:
-            build = lambda: render_packed_parallel(self.official_factors(self.index_to_factors(np.arange(len(self)))),
-                                                   self.size, self._processes)
-            if len(self) <= IN_MEMORY_LIMIT: self._packed = build()
-            else:
-                where = cache_dir(self.name, GENERATOR_VERSION, self.params, self._cache_root)
-                self._packed = cached_array(where, "images", self.params, build)
-        return self._packed
+# %% ../../nbs/12_dsprites.ipynb #3a5cf7ce
+@patch
+def _render(self: DSprites, factors): return unpack_images(render_dsprites_packed(self.official_factors(factors), self.size), self.size)
 
-    def _images_at(self, indices): return unpack_images(self.packed[np.asarray(indices)], self.size)
+# %% ../../nbs/12_dsprites.ipynb #8de95b67
+@patch(as_prop=True)
+def packed(self: DSprites) -> np.ndarray:
+    "The whole grid, bit-packed [len, size*size/8] uint8, in flat-index order (built on first use)."
+    if self._packed is None:
+        build = lambda: render_packed_parallel(self.official_factors(self.index_to_factors(np.arange(len(self)))),
+                                               self.size, self._processes)
+        if len(self) <= IN_MEMORY_LIMIT: self._packed = build()
+        else:
+            where = cache_dir(self.name, GENERATOR_VERSION, self.params, self._cache_root)
+            self._packed = cached_array(where, "images", self.params, build)
+    return self._packed
 
+# %% ../../nbs/12_dsprites.ipynb #9448e235
+@patch
+def _images_at(self: DSprites, indices): return unpack_images(self.packed[np.asarray(indices)], self.size)
+
+# %% ../../nbs/12_dsprites.ipynb #43e30903
 @register_dataset("dsprites-lite")
 def dsprites_lite(**kwargs) -> DSprites:
     "The embedded default for CPU runs: 32×32, orientation 0, every other position (4,608 images)."
@@ -240,6 +266,7 @@ DSPRITES_FILE = "dsprites/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 DSPRITES_MD5 = ("7da33b31b13a06f4b04a70402ce90c2e",)
 OFFICIAL_NAMES = ("color",) + DSPRITES_FACTORS
 
+# %% ../../nbs/12_dsprites.ipynb #4086c528
 def _npz_member(zf: zipfile.ZipFile, key: str, path: Path):
     "Open member `key`.npy of an npz and read its header: (stream, shape, dtype)."
     if f"{key}.npy" not in zf.namelist():
@@ -248,11 +275,13 @@ def _npz_member(zf: zipfile.ZipFile, key: str, path: Path):
     stream = zf.open(f"{key}.npy")
     return stream, *read_npy_header(stream, path, key)
 
+# %% ../../nbs/12_dsprites.ipynb #48cfe743
 def _read_array(zf, key, path):
     stream, shape, dtype = _npz_member(zf, key, path)
     if dtype.hasobject: raise ValueError(f"{path}: {key} has dtype object; expected numbers")
     return np.frombuffer(stream.read(), dtype=dtype).reshape(shape)
 
+# %% ../../nbs/12_dsprites.ipynb #e1d81f89
 def read_dsprites_npz(path: Path, block: int = 16384):
     "Validate the official npz and return (latents_classes, latents_values, bit-packed imgs)."
     try:
@@ -278,44 +307,53 @@ def read_dsprites_npz(path: Path, block: int = 16384):
         raise ValueError(f"{path}: truncated or corrupt npz ({type(e).__name__}: {e})") from e
     return classes, values, packed
 
+# %% ../../nbs/12_dsprites.ipynb #48417b8a
 @register_dataset("dsprites-official")
 class DSpritesOfficial(StoredImagesDataset):
     "The official dSprites npz (spec §1.2), served from a bit-packed cache."
     procedural = False
     name = "dsprites-official"
     image_shape = (1, 64, 64)
-    def __init__(self, path: str | os.PathLike | None = None, verify: bool = True, cache_dir: str | os.PathLike | None = None):
-        self.path = official_path(DSPRITES_FILE, self.name, path)
-        require_verified(self.path, self.name, md5=DSPRITES_MD5, verify=verify)
-        st = self.path.stat()
-        params = dict(source=str(self.path.resolve()), bytes=st.st_size, mtime_ns=st.st_mtime_ns)
-        where = _cache_location(self.name, params, cache_dir)
-        meta = {}
-        def build():
-            classes, values, packed = read_dsprites_npz(self.path)
-            meta.update(classes=classes, values=values)
-            return packed
-        self.packed = cached_array(where, "images", params, build)
-        if not meta:
-            with zipfile.ZipFile(self.path) as zf:
-                meta.update(classes=_read_array(zf, "latents_classes", self.path), values=_read_array(zf, "latents_values", self.path))
-        self._set_grid(meta["classes"], meta["values"])
 
-    def _set_grid(self, classes, values):
-        sizes = tuple(int(c) + 1 for c in classes.max(0))
-        if int(np.prod(sizes)) != len(classes) or not np.array_equal(
-                classes @ np.cumprod((1,) + sizes[:0:-1])[::-1], np.arange(len(classes))):
-            raise ValueError(f"{self.path}: latents_classes: expected the row-major enumeration of a factor grid, "
-                             f"found {len(classes)} rows that are not (sizes {sizes})")
-        if sizes != (1,) + DSPRITES_SIZES:
-            warnings.warn(f"{self.path}: factor grid {sizes} is not the official {(1,) + DSPRITES_SIZES}", stacklevel=3)
-        keep = [j for j, n in enumerate(sizes) if n > 1]
-        bases = np.cumprod((1,) + sizes[:0:-1])[::-1]
-        self.factor_names = tuple(OFFICIAL_NAMES[j] for j in keep)
-        self.factor_sizes = tuple(sizes[j] for j in keep)
-        self.factor_values = tuple(values[np.arange(sizes[j]) * bases[j], j] for j in keep)
+# %% ../../nbs/12_dsprites.ipynb #6702f492
+@patch
+def __init__(self: DSpritesOfficial, path: str | os.PathLike | None = None, verify: bool = True, cache_dir: str | os.PathLike | None = None):
+    self.path = official_path(DSPRITES_FILE, self.name, path)
+    require_verified(self.path, self.name, md5=DSPRITES_MD5, verify=verify)
+    st = self.path.stat()
+    params = dict(source=str(self.path.resolve()), bytes=st.st_size, mtime_ns=st.st_mtime_ns)
+    where = _cache_location(self.name, params, cache_dir)
+    meta = {}
+    def build():
+        classes, values, packed = read_dsprites_npz(self.path)
+        meta.update(classes=classes, values=values)
+        return packed
+    self.packed = cached_array(where, "images", params, build)
+    if not meta:
+        with zipfile.ZipFile(self.path) as zf:
+            meta.update(classes=_read_array(zf, "latents_classes", self.path), values=_read_array(zf, "latents_values", self.path))
+    self._set_grid(meta["classes"], meta["values"])
 
-    def _images_at(self, indices): return unpack_images(self.packed[np.asarray(indices)], 64)
+# %% ../../nbs/12_dsprites.ipynb #7f77b73a
+@patch
+def _set_grid(self: DSpritesOfficial, classes, values):
+    sizes = tuple(int(c) + 1 for c in classes.max(0))
+    if int(np.prod(sizes)) != len(classes) or not np.array_equal(
+            classes @ np.cumprod((1,) + sizes[:0:-1])[::-1], np.arange(len(classes))):
+        raise ValueError(f"{self.path}: latents_classes: expected the row-major enumeration of a factor grid, "
+                         f"found {len(classes)} rows that are not (sizes {sizes})")
+    if sizes != (1,) + DSPRITES_SIZES:
+        warnings.warn(f"{self.path}: factor grid {sizes} is not the official {(1,) + DSPRITES_SIZES}", stacklevel=3)
+    keep = [j for j, n in enumerate(sizes) if n > 1]
+    bases = np.cumprod((1,) + sizes[:0:-1])[::-1]
+    self.factor_names = tuple(OFFICIAL_NAMES[j] for j in keep)
+    self.factor_sizes = tuple(sizes[j] for j in keep)
+    self.factor_values = tuple(values[np.arange(sizes[j]) * bases[j], j] for j in keep)
 
+# %% ../../nbs/12_dsprites.ipynb #6eba4ec5
+@patch
+def _images_at(self: DSpritesOfficial, indices): return unpack_images(self.packed[np.asarray(indices)], 64)
+
+# %% ../../nbs/12_dsprites.ipynb #c25bd81d
 def _cache_location(name, params, root):
     return cache_dir(name, GENERATOR_VERSION, params, root)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 from PIL import Image
+from fastcore.basics import patch
 
 from .base import StoredImagesDataset, cache_dir, cached_array, file_sha256, hwc_to_float, official_path, register_dataset
 
@@ -101,32 +102,37 @@ class Isaac3DOfficial(StoredImagesDataset):
     factor_names, factor_sizes = ISAAC3D_FACTORS, ISAAC3D_SIZES
     image_shape = (3, SIZE, SIZE)
 
-    def __init__(self, path: str | os.PathLike | None = None, cache: bool = False,
-                 cache_dir: str | os.PathLike | None = None, processes: int | None = None):
-        self.path = official_path(ISAAC3D_DIR, self.name, path)
-        self.images_dir, self.labels_path = self.path / "images", self.path / "labels.npy"
-        for need in (self.labels_path, image_path(self.images_dir, 0), image_path(self.images_dir, ISAAC3D_COUNT - 1)):
-            if not need.is_file():
-                raise FileNotFoundError(f"{self.name}: {need} not found; expected the release's folder Isaac3D_down128 with "
-                                        f"labels.npy and images/000000.png … {ISAAC3D_COUNT - 1:06d}.png (put it at "
-                                        f"<data dir>/{ISAAC3D_DIR}, or pass path=... to the folder)")
-        self.factor_values = grid_values(read_labels(self.labels_path), self.labels_path)
-        self.cache, self._cache_root, self._cached = bool(cache), cache_dir, None
-        self._processes = processes or min(2, os.cpu_count() or 1)
+# %% ../../nbs/17_isaac3d.ipynb #f03db01f
+@patch
+def __init__(self: Isaac3DOfficial, path: str | os.PathLike | None = None, cache: bool = False,
+             cache_dir: str | os.PathLike | None = None, processes: int | None = None):
+    self.path = official_path(ISAAC3D_DIR, self.name, path)
+    self.images_dir, self.labels_path = self.path / "images", self.path / "labels.npy"
+    for need in (self.labels_path, image_path(self.images_dir, 0), image_path(self.images_dir, ISAAC3D_COUNT - 1)):
+        if not need.is_file():
+            raise FileNotFoundError(f"{self.name}: {need} not found; expected the release's folder Isaac3D_down128 with "
+                                    f"labels.npy and images/000000.png … {ISAAC3D_COUNT - 1:06d}.png (put it at "
+                                    f"<data dir>/{ISAAC3D_DIR}, or pass path=... to the folder)")
+    self.factor_values = grid_values(read_labels(self.labels_path), self.labels_path)
+    self.cache, self._cache_root, self._cached = bool(cache), cache_dir, None
+    self._processes = processes or min(2, os.cpu_count() or 1)
 
-    @property
-    def cached_images(self) -> np.ndarray:
-        "All images resized, uint8 [737280, 64, 64, 3] in flat order: built on first use, then memory-mapped."
-        if self._cached is None:
-            params = dict(source=str(self.path.resolve()), labels_sha256=file_sha256(self.labels_path),
-                          resize="PIL bicubic 128->64", pillow=PIL.__version__)
-            where = cache_dir(self.name, CACHE_VERSION, params, self._cache_root)
-            self._cached = cached_array(where, "images", params, lambda: resize_all(self.images_dir, len(self), self._processes))
-        return self._cached
+# %% ../../nbs/17_isaac3d.ipynb #b356b338
+@patch(as_prop=True)
+def cached_images(self: Isaac3DOfficial) -> np.ndarray:
+    "All images resized, uint8 [737280, 64, 64, 3] in flat order: built on first use, then memory-mapped."
+    if self._cached is None:
+        params = dict(source=str(self.path.resolve()), labels_sha256=file_sha256(self.labels_path),
+                      resize="PIL bicubic 128->64", pillow=PIL.__version__)
+        where = cache_dir(self.name, CACHE_VERSION, params, self._cache_root)
+        self._cached = cached_array(where, "images", params, lambda: resize_all(self.images_dir, len(self), self._processes))
+    return self._cached
 
-    def _images_at(self, indices) -> np.ndarray:
-        idx = np.asarray(indices)
-        if self.cache: return hwc_to_float(self.cached_images[idx])
-        order, inverse = np.unique(idx, return_inverse=True)   # each distinct image decoded once
-        raw = np.stack([read_resized(image_path(self.images_dir, i)) for i in order])
-        return hwc_to_float(raw[inverse.reshape(-1)])
+# %% ../../nbs/17_isaac3d.ipynb #4b7f2b38
+@patch
+def _images_at(self: Isaac3DOfficial, indices) -> np.ndarray:
+    idx = np.asarray(indices)
+    if self.cache: return hwc_to_float(self.cached_images[idx])
+    order, inverse = np.unique(idx, return_inverse=True)   # each distinct image decoded once
+    raw = np.stack([read_resized(image_path(self.images_dir, i)) for i in order])
+    return hwc_to_float(raw[inverse.reshape(-1)])

@@ -10,6 +10,7 @@ import warnings
 import zipfile
 
 import numpy as np
+from fastcore.basics import patch
 
 from .base import StoredImagesDataset, hwc_to_float, official_path, read_npy_header, register_dataset, require_verified
 
@@ -24,6 +25,7 @@ MPI3D_VARIANTS = {"toy": "mpi3d_toy", "realistic": "mpi3d_realistic", "real": "m
 MPI3D_MD5 = {"toy": ("55889cb7c7dfc655d6e0277beee88868",), "realistic": ("59a6225b88b635365f70c91b3e52f70f",),
              "real": ("0f33f609918fb5c97996692f91129802",), "complex": ()}
 
+# %% ../../nbs/16_mpi3d.ipynb #e8b83b93
 def memmap_npz_member(path, key: str) -> np.memmap:
     "Memory-map the uncompressed member `key`.npy of an npz in place (no extraction)."
     try:
@@ -50,39 +52,44 @@ def memmap_npz_member(path, key: str) -> np.memmap:
             raise ValueError(f"{path}: truncated npz: {key} is shorter than its header says") from e
         raise
 
+# %% ../../nbs/16_mpi3d.ipynb #82c6cf6e
 class MPI3D(StoredImagesDataset):
     "An official MPI3D npz, memory-mapped."
     procedural = False
     factor_names = MPI3D_FACTORS
     image_shape = (3, 64, 64)
 
-    def __init__(self, variant: str = "toy", path: str | os.PathLike | None = None, verify: bool = True,
-                 factor_sizes: tuple[int, ...] | None = None):
-        if variant not in MPI3D_VARIANTS: raise ValueError(f"variant: expected one of {list(MPI3D_VARIANTS)}, found {variant!r}")
-        self.variant, self.name = variant, f"mpi3d-{variant}"
-        stem = MPI3D_VARIANTS[variant]
-        self.path = official_path(f"{stem}/{stem}.npz", self.name, path)
-        require_verified(self.path, self.name, md5=MPI3D_MD5[variant], verify=verify)
-        self._images = memmap_npz_member(self.path, "images")
-        shape = self._images.shape
-        if self._images.dtype != np.uint8 or len(shape) != 4 or shape[1:] != (64, 64, 3):
-            raise ValueError(f"{self.path}: images: expected uint8 [N, 64, 64, 3], found {self._images.dtype} {list(shape)}")
-        if factor_sizes is None:
-            if shape[0] not in MPI3D_SIZES_BY_COUNT:
-                raise ValueError(f"{self.path}: images: expected 1,036,800 (6 colours × 6 shapes) or 460,800 (4 × 4) images, "
-                                 f"found {shape[0]:,}; pass factor_sizes=... for another grid")
-            factor_sizes = MPI3D_SIZES_BY_COUNT[shape[0]]
-        if len(factor_sizes) != 7 or int(np.prod(factor_sizes)) != shape[0]:
-            raise ValueError(f"factor_sizes: expected 7 sizes whose product is {shape[0]:,} (the images in {self.path}), "
-                             f"found {factor_sizes}")
-        if variant == "complex" and factor_sizes[:2] != (4, 4) or variant != "complex" and factor_sizes[:2] == (4, 4):
-            warnings.warn(f"{self.path}: {factor_sizes[0]} colours × {factor_sizes[1]} shapes is unusual for mpi3d-{variant}", stacklevel=2)
-        self.factor_sizes = tuple(int(s) for s in factor_sizes)
-        self.factor_values = tuple(np.arange(s, dtype=np.float64) for s in self.factor_sizes)
+# %% ../../nbs/16_mpi3d.ipynb #73fe2994
+@patch
+def __init__(self: MPI3D, variant: str = "toy", path: str | os.PathLike | None = None, verify: bool = True,
+             factor_sizes: tuple[int, ...] | None = None):
+    if variant not in MPI3D_VARIANTS: raise ValueError(f"variant: expected one of {list(MPI3D_VARIANTS)}, found {variant!r}")
+    self.variant, self.name = variant, f"mpi3d-{variant}"
+    stem = MPI3D_VARIANTS[variant]
+    self.path = official_path(f"{stem}/{stem}.npz", self.name, path)
+    require_verified(self.path, self.name, md5=MPI3D_MD5[variant], verify=verify)
+    self._images = memmap_npz_member(self.path, "images")
+    shape = self._images.shape
+    if self._images.dtype != np.uint8 or len(shape) != 4 or shape[1:] != (64, 64, 3):
+        raise ValueError(f"{self.path}: images: expected uint8 [N, 64, 64, 3], found {self._images.dtype} {list(shape)}")
+    if factor_sizes is None:
+        if shape[0] not in MPI3D_SIZES_BY_COUNT:
+            raise ValueError(f"{self.path}: images: expected 1,036,800 (6 colours × 6 shapes) or 460,800 (4 × 4) images, "
+                             f"found {shape[0]:,}; pass factor_sizes=... for another grid")
+        factor_sizes = MPI3D_SIZES_BY_COUNT[shape[0]]
+    if len(factor_sizes) != 7 or int(np.prod(factor_sizes)) != shape[0]:
+        raise ValueError(f"factor_sizes: expected 7 sizes whose product is {shape[0]:,} (the images in {self.path}), "
+                         f"found {factor_sizes}")
+    if variant == "complex" and factor_sizes[:2] != (4, 4) or variant != "complex" and factor_sizes[:2] == (4, 4):
+        warnings.warn(f"{self.path}: {factor_sizes[0]} colours × {factor_sizes[1]} shapes is unusual for mpi3d-{variant}", stacklevel=2)
+    self.factor_sizes = tuple(int(s) for s in factor_sizes)
+    self.factor_values = tuple(np.arange(s, dtype=np.float64) for s in self.factor_sizes)
 
-    def _images_at(self, indices):
-        return hwc_to_float(self._images[np.asarray(indices)])
+# %% ../../nbs/16_mpi3d.ipynb #35a273b1
+@patch
+def _images_at(self: MPI3D, indices):
+    return hwc_to_float(self._images[np.asarray(indices)])
 
-
+# %% ../../nbs/16_mpi3d.ipynb #32abf7ec
 for _variant in MPI3D_VARIANTS:
     register_dataset(f"mpi3d-{_variant}")(lambda variant=_variant, **kw: MPI3D(variant, **kw))

@@ -11,6 +11,7 @@ import os
 
 import h5py
 import numpy as np
+from fastcore.basics import patch
 
 from .base import (GroundTruthDataset, StoredImagesDataset, cache_dir, cached_array, hwc_to_float, official_path,
                         register_dataset, require_verified)
@@ -37,6 +38,7 @@ SKY_RGB = np.array([0.60, 0.886, 0.976])
 SKY, FLOOR, WALLS, OBJECT = 0, 1, 2, 3
 SUPERSAMPLE = 2                                            # rays per pixel along each axis (colour() assumes 2)
 
+# %% ../../nbs/14_shapes3d.ipynb #d3706b70
 def _sphere(o, d, centre, r):
     oc = o - centre
     b = (oc * d).sum(-1); c = (oc * oc).sum(-1) - r * r
@@ -45,6 +47,7 @@ def _sphere(o, d, centre, r):
     t = np.where((disc >= 0) & (t > 1e-6), t, np.inf)
     return t, (o + t[..., None] * d - centre) / r
 
+# %% ../../nbs/14_shapes3d.ipynb #ca26f4ab
 def _cylinder(o, d, r, z0, z1):
     "Vertical cylinder about the z axis, radius r, from z0 to z1, with caps."
     a = d[..., 0] ** 2 + d[..., 1] ** 2
@@ -66,6 +69,7 @@ def _cylinder(o, d, r, z0, z1):
         normal = np.where(closer[..., None], np.array([0.0, 0.0, nz]), normal)
     return t, normal
 
+# %% ../../nbs/14_shapes3d.ipynb #fd215b2f
 def _box(o, d, lo, hi):
     with np.errstate(divide="ignore", invalid="ignore"):
         t1, t2 = (lo - o) / d, (hi - o) / d
@@ -77,6 +81,7 @@ def _box(o, d, lo, hi):
     np.put_along_axis(normal, axis[..., None], -np.sign(np.take_along_axis(d, axis[..., None], -1)), -1)
     return t, normal
 
+# %% ../../nbs/14_shapes3d.ipynb #1e21de8a
 def hit_object(shape: int, unit: float, o, d):
     "Nearest hit (t, unit normal) of rays o + t d with the object; t = inf where they miss."
     o, d = np.broadcast_arrays(o, d)
@@ -90,6 +95,7 @@ def hit_object(shape: int, unit: float, o, d):
     for th, nh in hits[1:]: normal = np.where((th == t)[..., None], nh, normal)
     return t, normal
 
+# %% ../../nbs/14_shapes3d.ipynb #7faa554e
 def camera_rays(azimuth_deg: float, size: int = 64 * SUPERSAMPLE):
     "Origin [3] and unit directions [size, size, 3] of the camera at `azimuth_deg`."
     phi = np.deg2rad(azimuth_deg)
@@ -100,6 +106,7 @@ def camera_rays(azimuth_deg: float, size: int = 64 * SUPERSAMPLE):
     d = forward + s[None, :, None] * right + (-s)[:, None, None] * up
     return origin, d / np.linalg.norm(d, axis=-1, keepdims=True)
 
+# %% ../../nbs/14_shapes3d.ipynb #c25f3dea
 def surface_map(scale: float, shape: int, azimuth_deg: float) -> tuple[np.ndarray, np.ndarray]:
     "Ray-cast one geometry: surface class uint8 [128, 128] and shading factor float32 [128, 128]."
     o, d = camera_rays(azimuth_deg)
@@ -126,10 +133,12 @@ def surface_map(scale: float, shape: int, azimuth_deg: float) -> tuple[np.ndarra
     shade = np.where(cls == OBJECT, lit, shade)
     return cls.astype(np.uint8), shade.astype(np.float32)
 
+# %% ../../nbs/14_shapes3d.ipynb #afb1c0d1
 def hue_rgb(hues) -> np.ndarray:
     "HSV(h, 1, 1) -> RGB [..., 3]."
     return np.array([colorsys.hsv_to_rgb(h, 1.0, 1.0) for h in np.ravel(hues)]).reshape(*np.shape(hues), 3)
 
+# %% ../../nbs/14_shapes3d.ipynb #f4d19252
 def colour(cls, shade_q, floor_hue, wall_hue, object_hue) -> np.ndarray:
     "Colour surface maps (class, shading in hundredths; uint8 [n, 128, 128]) with per-image hues [n] -> float32 [n, 3, 64, 64]."
     n = len(cls)
@@ -149,10 +158,12 @@ def colour(cls, shade_q, floor_hue, wall_hue, object_hue) -> np.ndarray:
 # %% ../../nbs/14_shapes3d.ipynb #085bf9ea
 GENERATOR_VERSION = 1
 
+# %% ../../nbs/14_shapes3d.ipynb #ef4aee21
 def _cast_orientation(k: int) -> tuple[np.ndarray, np.ndarray]:
     maps = [surface_map(s, shape, SHAPES3D_VALUES[5][k]) for s in SHAPES3D_VALUES[3] for shape in range(4)]
     return np.stack([m[0] for m in maps]), np.stack([np.round(np.minimum(m[1], 2.55) * 100).astype(np.uint8) for m in maps])
 
+# %% ../../nbs/14_shapes3d.ipynb #8590ebc3
 def _cast_all(processes: int) -> np.ndarray:
     "Surface maps of all geometries: uint8 [2 (class, shade), 8 scales, 4 shapes, 15 orientations, 128, 128]."
     if processes > 1:
@@ -161,6 +172,7 @@ def _cast_all(processes: int) -> np.ndarray:
     out = np.stack([np.stack(p) for p in per], axis=2)          # [2, 32, 15, 128, 128]
     return out.reshape(2, 8, 4, 15, 128, 128)
 
+# %% ../../nbs/14_shapes3d.ipynb #e1db3e43
 @register_dataset("shapes3d")
 class Shapes3DStandIn(GroundTruthDataset):
     "Procedural stand-in for 3D Shapes (spec §2.6): the official factor grid, not the official pixels."
@@ -168,34 +180,40 @@ class Shapes3DStandIn(GroundTruthDataset):
     factor_names, factor_sizes, factor_values = SHAPES3D_FACTORS, SHAPES3D_SIZES, SHAPES3D_VALUES
     image_shape = (3, 64, 64)
 
-    def __init__(self, cache_dir: str | os.PathLike | None = None, processes: int | None = None, size: int = 64):
-        if size not in SIZES: raise ValueError(f"size: expected 64 or 32 (2×2-pooled), found {size!r}")
-        self.size, self.image_shape = int(size), (3, int(size), int(size))
-        self._cache_root, self._processes, self._geometry = cache_dir, processes or min(2, os.cpu_count() or 1), None
+# %% ../../nbs/14_shapes3d.ipynb #7e712cc2
+@patch
+def __init__(self: Shapes3DStandIn, cache_dir: str | os.PathLike | None = None, processes: int | None = None, size: int = 64):
+    if size not in SIZES: raise ValueError(f"size: expected 64 or 32 (2×2-pooled), found {size!r}")
+    self.size, self.image_shape = int(size), (3, int(size), int(size))
+    self._cache_root, self._processes, self._geometry = cache_dir, processes or min(2, os.cpu_count() or 1), None
 
-    @property
-    def geometry(self) -> np.ndarray:
-        if self._geometry is None:
-            params = dict(supersample=SUPERSAMPLE)
-            where = cache_dir(self.name, GENERATOR_VERSION, params, self._cache_root)
-            self._geometry = np.asarray(cached_array(where, "surfaces", params, lambda: _cast_all(self._processes)))
-        return self._geometry
+# %% ../../nbs/14_shapes3d.ipynb #3e4157ae
+@patch(as_prop=True)
+def geometry(self: Shapes3DStandIn) -> np.ndarray:
+    if self._geometry is None:
+        params = dict(supersample=SUPERSAMPLE)
+        where = cache_dir(self.name, GENERATOR_VERSION, params, self._cache_root)
+        self._geometry = np.asarray(cached_array(where, "surfaces", params, lambda: _cast_all(self._processes)))
+    return self._geometry
 
-    def _render(self, factors, block: int = 256):
-        out = np.empty((len(factors), *self.image_shape), np.float32)
-        hues = SHAPES3D_VALUES[0]
-        for i in range(0, len(factors), block):
-            f = factors[i:i + block]
-            cls = self.geometry[0, f[:, 3], f[:, 4], f[:, 5]]
-            shade = self.geometry[1, f[:, 3], f[:, 4], f[:, 5]]
-            out[i:i + block] = average_pool(colour(cls, shade, hues[f[:, 0]], hues[f[:, 1]], hues[f[:, 2]]), self.size)
-        return out
+# %% ../../nbs/14_shapes3d.ipynb #4441b141
+@patch
+def _render(self: Shapes3DStandIn, factors, block: int = 256):
+    out = np.empty((len(factors), *self.image_shape), np.float32)
+    hues = SHAPES3D_VALUES[0]
+    for i in range(0, len(factors), block):
+        f = factors[i:i + block]
+        cls = self.geometry[0, f[:, 3], f[:, 4], f[:, 5]]
+        shade = self.geometry[1, f[:, 3], f[:, 4], f[:, 5]]
+        out[i:i + block] = average_pool(colour(cls, shade, hues[f[:, 0]], hues[f[:, 1]], hues[f[:, 2]]), self.size)
+    return out
 
 # %% ../../nbs/14_shapes3d.ipynb #e0d68875
 SHAPES3D_FILE = "3dshapes/3dshapes.h5"
 SHAPES3D_MD5 = ("099a2078d58cec4daad0702c55d06868",)
 SHAPES3D_SHA256 = ("0a0f6ed98baff276a50f3a081a7434d788da63cb135a98189b2a5b5769be1785",)
 
+# %% ../../nbs/14_shapes3d.ipynb #f9b44413
 @register_dataset("shapes3d-official")
 class Shapes3DOfficial(StoredImagesDataset):
     "The official `3dshapes.h5`, read lazily with h5py."
@@ -203,33 +221,37 @@ class Shapes3DOfficial(StoredImagesDataset):
     factor_names = SHAPES3D_FACTORS
     image_shape = (3, 64, 64)
 
-    def __init__(self, path: str | os.PathLike | None = None, verify: bool = True):
-        self.path = official_path(SHAPES3D_FILE, self.name, path)
-        require_verified(self.path, self.name, md5=SHAPES3D_MD5, sha256=SHAPES3D_SHA256, verify=verify)
-        try: self._file = h5py.File(self.path, "r")
-        except OSError as e: raise ValueError(f"{self.path}: truncated or corrupt HDF5 file ({e})") from e
-        missing = {"images", "labels"} - set(self._file.keys())
-        if missing:
-            raise ValueError(f"{self.path}: expected datasets 'images' and 'labels', missing {sorted(missing)}; "
-                             f"found {sorted(self._file.keys())}")
-        images, labels = self._file["images"], self._file["labels"]
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (64, 64, 3):
-            raise ValueError(f"{self.path}: images: expected uint8 [N, 64, 64, 3], found {images.dtype} {list(images.shape)}")
-        if labels.ndim != 2 or labels.shape != (images.shape[0], 6):
-            raise ValueError(f"{self.path}: labels: expected [{images.shape[0]}, 6], found {list(labels.shape)}")
-        try: lab = labels[()]
-        except OSError as e: raise ValueError(f"{self.path}: truncated or corrupt HDF5 file ({e})") from e
-        values, classes = zip(*(np.unique(lab[:, j], return_inverse=True) for j in range(6)))
-        self.factor_values, self.factor_sizes = tuple(values), tuple(len(v) for v in values)
-        if tuple(self.factor_sizes) != SHAPES3D_SIZES:
-            raise ValueError(f"{self.path}: labels: expected factor sizes {SHAPES3D_SIZES}, found {self.factor_sizes}")
-        if not np.array_equal(np.stack(classes, 1) @ self.factor_bases, np.arange(len(lab))):
-            raise ValueError(f"{self.path}: labels: expected the row-major order of spec §2.3 (orientation fastest)")
-        self._images = images
+# %% ../../nbs/14_shapes3d.ipynb #05bb9d19
+@patch
+def __init__(self: Shapes3DOfficial, path: str | os.PathLike | None = None, verify: bool = True):
+    self.path = official_path(SHAPES3D_FILE, self.name, path)
+    require_verified(self.path, self.name, md5=SHAPES3D_MD5, sha256=SHAPES3D_SHA256, verify=verify)
+    try: self._file = h5py.File(self.path, "r")
+    except OSError as e: raise ValueError(f"{self.path}: truncated or corrupt HDF5 file ({e})") from e
+    missing = {"images", "labels"} - set(self._file.keys())
+    if missing:
+        raise ValueError(f"{self.path}: expected datasets 'images' and 'labels', missing {sorted(missing)}; "
+                         f"found {sorted(self._file.keys())}")
+    images, labels = self._file["images"], self._file["labels"]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (64, 64, 3):
+        raise ValueError(f"{self.path}: images: expected uint8 [N, 64, 64, 3], found {images.dtype} {list(images.shape)}")
+    if labels.ndim != 2 or labels.shape != (images.shape[0], 6):
+        raise ValueError(f"{self.path}: labels: expected [{images.shape[0]}, 6], found {list(labels.shape)}")
+    try: lab = labels[()]
+    except OSError as e: raise ValueError(f"{self.path}: truncated or corrupt HDF5 file ({e})") from e
+    values, classes = zip(*(np.unique(lab[:, j], return_inverse=True) for j in range(6)))
+    self.factor_values, self.factor_sizes = tuple(values), tuple(len(v) for v in values)
+    if tuple(self.factor_sizes) != SHAPES3D_SIZES:
+        raise ValueError(f"{self.path}: labels: expected factor sizes {SHAPES3D_SIZES}, found {self.factor_sizes}")
+    if not np.array_equal(np.stack(classes, 1) @ self.factor_bases, np.arange(len(lab))):
+        raise ValueError(f"{self.path}: labels: expected the row-major order of spec §2.3 (orientation fastest)")
+    self._images = images
 
-    def _images_at(self, indices):
-        idx = np.asarray(indices)
-        order, inverse = np.unique(idx, return_inverse=True)
-        try: raw = self._images[order]
-        except OSError as e: raise ValueError(f"{self.path}: truncated or corrupt HDF5 file ({e})") from e
-        return hwc_to_float(raw[inverse])
+# %% ../../nbs/14_shapes3d.ipynb #f7d3b860
+@patch
+def _images_at(self: Shapes3DOfficial, indices):
+    idx = np.asarray(indices)
+    order, inverse = np.unique(idx, return_inverse=True)
+    try: raw = self._images[order]
+    except OSError as e: raise ValueError(f"{self.path}: truncated or corrupt HDF5 file ({e})") from e
+    return hwc_to_float(raw[inverse])

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from .base import GroundTruthDataset, batch_rng, cache_dir, cached_array, register_dataset
 
@@ -26,18 +27,21 @@ RADIUS = int(IMAGE_SIZE * 0.08 * UPSAMPLE * FIXED_POINT) / FIXED_POINT
 WINDOW = 12                                                 # output pixels a dot can touch along one axis
 PAD = 8                                                     # margin so every window lies inside the padded image
 
+# %% ../../nbs/13_threedots.ipynb #82cca076
 def dot_centre(values) -> np.ndarray:
     "Canvas coordinate of the centre of a dot at factor value(s) 0..63."
     return np.floor(np.asarray(values) / (N_VALUES - 1) * CANVAS * FIXED_POINT) / FIXED_POINT
 
 RENDERERS = ("opencv", "numpy")
 
+# %% ../../nbs/13_threedots.ipynb #3a627809
 def _cv2():
     "OpenCV, or None where it cannot be imported (then the numpy fallback renders)."
     try: import cv2
     except ImportError: return None
     return cv2
 
+# %% ../../nbs/13_threedots.ipynb #9037131e
 def check_renderer(renderer: str | None = None) -> str:
     "`renderer`, or the default: 'opencv' (bit-identical to the paper) when OpenCV imports, else 'numpy'."
     if renderer is None: return "opencv" if _cv2() is not None else "numpy"
@@ -46,6 +50,7 @@ def check_renderer(renderer: str | None = None) -> str:
         raise ImportError("renderer='opencv' needs OpenCV: pip install opencv-python-headless (or pass renderer='numpy')")
     return renderer
 
+# %% ../../nbs/13_threedots.ipynb #6056f215
 def window_start(values) -> np.ndarray:
     "First output pixel (row or column) of the 12-pixel window of a dot at factor value(s)."
     return np.floor((dot_centre(values) - RADIUS) / UPSAMPLE).astype(np.int64)
@@ -53,11 +58,13 @@ def window_start(values) -> np.ndarray:
 # %% ../../nbs/13_threedots.ipynb #10d1323b
 RADIUS_FIXED = int(IMAGE_SIZE * 0.08 * UPSAMPLE * FIXED_POINT)   # 52428: the paper's radius in 1/1024 px
 
+# %% ../../nbs/13_threedots.ipynb #afefee62
 def _inside_numpy(y: int, rows, cols) -> np.ndarray:
     "[64 (x), 120, 120]: canvas pixel centres inside the exact circle of each dot (x, y); `rows [120]`, `cols [64, 120]`."
     dc = (cols - dot_centre(np.arange(N_VALUES))[:, None]) ** 2
     return dc[:, None, :] + ((rows - dot_centre(y)) ** 2)[None, :, None] <= RADIUS ** 2
 
+# %% ../../nbs/13_threedots.ipynb #601601b9
 def _inside_opencv(y: int, rows, cols) -> np.ndarray:
     "[64 (x), 120, 120]: canvas pixels `cv2.circle` fills for each dot (x, y), drawn alone on the full canvas."
     cv2, inside = _cv2(), np.zeros((N_VALUES, len(rows), cols.shape[1]), bool)
@@ -117,6 +124,7 @@ def render_darkness(factors, renderer: str | None = None, block: int = 512) -> n
         out[start:start + block] = np.bitwise_count(masks[:, PAD:PAD + IMAGE_SIZE, PAD:PAD + IMAGE_SIZE]).sum(-1)
     return out
 
+# %% ../../nbs/13_threedots.ipynb #e6e09109
 def render_threedots(factors, renderer: str | None = None, block: int = 512) -> np.ndarray:
     "Factors [n, 6] (x0, y0, x1, y1, x2, y2) in 0..63 -> float32 images [n, 1, 64, 64]: white 1, dots 0."
     renderer = check_renderer(renderer)
@@ -136,11 +144,13 @@ def average_pool(images: np.ndarray, size: int) -> np.ndarray:
 # %% ../../nbs/13_threedots.ipynb #abec52d3
 GENERATOR_VERSION = 1
 
+# %% ../../nbs/13_threedots.ipynb #70a2b1fe
 def training_factors(n: int, seed: int = 0) -> np.ndarray:
     "The paper's training factors: RandomState(seed), one randint(64, size=n) per factor column in order."
     rs = np.random.RandomState(seed)
     return np.stack([rs.randint(N_VALUES, size=n) for _ in range(6)], axis=1).astype(np.int64)
 
+# %% ../../nbs/13_threedots.ipynb #4a8ee51d
 @register_dataset("threedots")
 class ThreeDots(GroundTruthDataset):
     "Three anti-aliased black dots on white; six position factors of 64 values; a seeded training cache."
@@ -150,34 +160,41 @@ class ThreeDots(GroundTruthDataset):
     factor_values = (np.arange(N_VALUES) / (N_VALUES - 1),) * 6
     image_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
 
-    def __init__(self, cache_size: int = 500_000, cache_seed: int = 0, cache_dir: str | os.PathLike | None = None,
-                 renderer: str | None = None, size: int = 64):
-        if size not in SIZES: raise ValueError(f"size: expected 64 (the paper's images) or 32 (2×2-pooled), found {size!r}")
-        if isinstance(cache_size, bool) or not isinstance(cache_size, (int, np.integer)) or cache_size < 1:
-            raise ValueError(f"cache_size: expected a positive integer, found {cache_size!r}")
-        self.cache_size, self.cache_seed, self._cache_root, self._cache = int(cache_size), int(cache_seed), cache_dir, None
-        self.renderer, self.size, self.image_shape = check_renderer(renderer), int(size), (1, int(size), int(size))
+# %% ../../nbs/13_threedots.ipynb #792b84bb
+@patch
+def __init__(self: ThreeDots, cache_size: int = 500_000, cache_seed: int = 0, cache_dir: str | os.PathLike | None = None,
+             renderer: str | None = None, size: int = 64):
+    if size not in SIZES: raise ValueError(f"size: expected 64 (the paper's images) or 32 (2×2-pooled), found {size!r}")
+    if isinstance(cache_size, bool) or not isinstance(cache_size, (int, np.integer)) or cache_size < 1:
+        raise ValueError(f"cache_size: expected a positive integer, found {cache_size!r}")
+    self.cache_size, self.cache_seed, self._cache_root, self._cache = int(cache_size), int(cache_seed), cache_dir, None
+    self.renderer, self.size, self.image_shape = check_renderer(renderer), int(size), (1, int(size), int(size))
 
-    def _render(self, factors): return average_pool(render_threedots(factors, self.renderer), self.size)
+# %% ../../nbs/13_threedots.ipynb #749374ea
+@patch
+def _render(self: ThreeDots, factors): return average_pool(render_threedots(factors, self.renderer), self.size)
 
-    @property
-    def training_factors(self) -> np.ndarray: return training_factors(self.cache_size, self.cache_seed)
+@patch(as_prop=True)
+def training_factors(self: ThreeDots) -> np.ndarray: return training_factors(self.cache_size, self.cache_seed)
 
-    @property
-    def training_cache(self) -> np.ndarray:
-        "Darkness counts uint8 [N, 64, 64] at any `size` (pixel = `pixel_levels(renderer)[count]`; a 32×32 batch pools them), built on first use."
-        if self._cache is None:
-            params = dict(n=self.cache_size, seed=self.cache_seed, renderer=self.renderer)  # the two renderers never share a cache
-            def build():
-                f = self.training_factors
-                return np.concatenate([render_darkness(f[i:i + 8192], self.renderer) for i in range(0, len(f), 8192)])
-            self._cache = cached_array(cache_dir(self.name, GENERATOR_VERSION, params, self._cache_root), "darkness", params, build)
-        return self._cache
+# %% ../../nbs/13_threedots.ipynb #eed12281
+@patch(as_prop=True)
+def training_cache(self: ThreeDots) -> np.ndarray:
+    "Darkness counts uint8 [N, 64, 64] at any `size` (pixel = `pixel_levels(renderer)[count]`; a 32×32 batch pools them), built on first use."
+    if self._cache is None:
+        params = dict(n=self.cache_size, seed=self.cache_seed, renderer=self.renderer)  # the two renderers never share a cache
+        def build():
+            f = self.training_factors
+            return np.concatenate([render_darkness(f[i:i + 8192], self.renderer) for i in range(0, len(f), 8192)])
+        self._cache = cached_array(cache_dir(self.name, GENERATOR_VERSION, params, self._cache_root), "darkness", params, build)
+    return self._cache
 
-    def batch(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
-        "Training batch `step`: images drawn uniformly with replacement from the training cache."
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive integer, found {batch_size!r}")
-        idx = batch_rng(seed, step).integers(self.cache_size, size=batch_size)
-        dark = self.training_cache[idx]
-        return torch.from_numpy(average_pool(pixel_levels(self.renderer)[dark][:, None], self.size))
+# %% ../../nbs/13_threedots.ipynb #bb8f6ab5
+@patch
+def batch(self: ThreeDots, step: int, batch_size: int, seed: int) -> torch.Tensor:
+    "Training batch `step`: images drawn uniformly with replacement from the training cache."
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, found {batch_size!r}")
+    idx = batch_rng(seed, step).integers(self.cache_size, size=batch_size)
+    dark = self.training_cache[idx]
+    return torch.from_numpy(average_pool(pixel_levels(self.renderer)[dark][:, None], self.size))

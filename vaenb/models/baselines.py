@@ -10,6 +10,7 @@ import math
 import typing
 
 import torch
+from fastcore.basics import patch
 
 from .vae import VAE, ModelConfig, gaussian_kl, linear_warmup, register_model
 
@@ -33,6 +34,7 @@ class AnnealedVAEConfig(ModelConfig):
         if self.c_max < 0: self.fail("c_max", "a capacity >= 0 (nats)", self.c_max)
         if self.c_steps < 0: self.fail("c_steps", "an integer >= 0", self.c_steps)
 
+# %% ../../nbs/22_baselines.ipynb #54b2694b
 class AnnealedVAE(VAE):
     "Burgess et al. (2018): the KL is held near a linearly growing capacity."
     config_class = AnnealedVAEConfig
@@ -81,6 +83,7 @@ def mss_log_weights(batch_size: int, dataset_size: int, reference: bool = False,
         w[rows, (rows + 1) % batch_size] = stratified
     return w.log().to(device=device, dtype=dtype)
 
+# %% ../../nbs/22_baselines.ipynb #1f9f04a7
 def mss_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
                       reference: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "(MI, TC, dim-wise KL) batch estimates with minibatch-stratified sampling (Chen et al. 2018)."
@@ -103,36 +106,41 @@ class BetaTCVAEConfig(ModelConfig):
     gamma: float = 1.0                     # weight of the dimension-wise KL (decomposed estimators)
     dataset_size: int | None = None        # N, the number of training images (decomposed estimators)
 
-    def check(self):
-        super().check()
-        for name in ("alpha", "gamma"):
-            value = getattr(self, name)
-            if value < 0: self.fail(name, "a number >= 0", value)
-            if self.estimator == "dlib" and value != 1.0:
-                self.fail(name, "1.0 with estimator='dlib' (its loss is KL + (β − 1)·TC); use estimator='mss' to weight it", value)
-        if self.estimator != "dlib" and self.dataset_size is None:
-            self.fail("dataset_size", f"the number of training images for estimator={self.estimator!r}", None)
-        if self.dataset_size is not None and self.dataset_size < 2:
-            self.fail("dataset_size", "an integer >= 2 (the number of training images)", self.dataset_size)
+# %% ../../nbs/22_baselines.ipynb #f9e832ae
+@patch
+def check(self: BetaTCVAEConfig):
+    super(BetaTCVAEConfig, self).check()
+    for name in ("alpha", "gamma"):
+        value = getattr(self, name)
+        if value < 0: self.fail(name, "a number >= 0", value)
+        if self.estimator == "dlib" and value != 1.0:
+            self.fail(name, "1.0 with estimator='dlib' (its loss is KL + (β − 1)·TC); use estimator='mss' to weight it", value)
+    if self.estimator != "dlib" and self.dataset_size is None:
+        self.fail("dataset_size", f"the number of training images for estimator={self.estimator!r}", None)
+    if self.dataset_size is not None and self.dataset_size < 2:
+        self.fail("dataset_size", "an integer >= 2 (the number of training images)", self.dataset_size)
 
+# %% ../../nbs/22_baselines.ipynb #7ba1274c
 class BetaTCVAE(VAE):
     "Chen et al. (2018): the total correlation of q(z) is weighted by β."
     config_class = BetaTCVAEConfig
     min_batch_size = 2     # q(z) is estimated from the other samples of the batch: with one, the TC is 0
     plain_kl_term = None   # the KL is reshaped (see the equation), not β·KL
 
-    def prior_terms(self, out: dict, step: int) -> tuple[dict, dict]:
-        c = self.config
-        z, mu, logvar = out["z"], out["mu"], out["logvar"]
-        kl = gaussian_kl(mu, logvar).sum(1).mean()
-        if c.estimator == "dlib":
-            tc, beta = dlib_total_correlation(z, mu, logvar), self.weight(c.beta, step)
-            ramp = self.weight(1.0, step)
-            return {"kl": ramp * kl, "tc": ramp * (c.beta - 1) * tc}, {"kl": kl, "tc": tc, "beta": beta}
-        mi, tc, dwkl = mss_decomposition(z, mu, logvar, c.dataset_size, reference=c.estimator == "mss_reference")
-        alpha, beta, gamma = (self.weight(v, step) for v in (c.alpha, c.beta, c.gamma))
-        return ({"mi": alpha * mi, "tc": beta * tc, "dwkl": gamma * dwkl},
-                {"mi": mi, "tc": tc, "dwkl": dwkl, "kl": kl, "alpha": alpha, "beta": beta, "gamma": gamma})
+# %% ../../nbs/22_baselines.ipynb #034a2782
+@patch
+def prior_terms(self: BetaTCVAE, out: dict, step: int) -> tuple[dict, dict]:
+    c = self.config
+    z, mu, logvar = out["z"], out["mu"], out["logvar"]
+    kl = gaussian_kl(mu, logvar).sum(1).mean()
+    if c.estimator == "dlib":
+        tc, beta = dlib_total_correlation(z, mu, logvar), self.weight(c.beta, step)
+        ramp = self.weight(1.0, step)
+        return {"kl": ramp * kl, "tc": ramp * (c.beta - 1) * tc}, {"kl": kl, "tc": tc, "beta": beta}
+    mi, tc, dwkl = mss_decomposition(z, mu, logvar, c.dataset_size, reference=c.estimator == "mss_reference")
+    alpha, beta, gamma = (self.weight(v, step) for v in (c.alpha, c.beta, c.gamma))
+    return ({"mi": alpha * mi, "tc": beta * tc, "dwkl": gamma * dwkl},
+            {"mi": mi, "tc": tc, "dwkl": dwkl, "kl": kl, "alpha": alpha, "beta": beta, "gamma": gamma})
 
 # %% ../../nbs/22_baselines.ipynb #cd8fc563
 def dip_covariance(mu: torch.Tensor, logvar: torch.Tensor, dip_type: str = "i") -> torch.Tensor:
@@ -143,11 +151,13 @@ def dip_covariance(mu: torch.Tensor, logvar: torch.Tensor, dip_type: str = "i") 
     if dip_type != "i": raise ValueError(f"dip_type: expected 'i' or 'ii', found {dip_type!r}")
     return cov
 
+# %% ../../nbs/22_baselines.ipynb #0f7b462b
 def dip_penalties(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "(Σ_{i≠j} C_ij², Σ_i (C_ii − 1)²): the off-diagonal and diagonal deviations of `cov` from the identity."
     diag = cov.diagonal()
     return (cov - torch.diag(diag)).pow(2).sum(), (diag - 1).pow(2).sum()
 
+# %% ../../nbs/22_baselines.ipynb #335f9b01
 @dataclasses.dataclass
 class DIPVAEConfig(ModelConfig):
     "DIP-VAE: `dip_type` 'i' (covariance of μ) or 'ii' (of q(z)); λ_d = `lambda_d_factor`·`lambda_od`."
@@ -161,6 +171,7 @@ class DIPVAEConfig(ModelConfig):
         for name in ("lambda_od", "lambda_d_factor"):
             if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
 
+# %% ../../nbs/22_baselines.ipynb #33f6b83e
 class DIPVAE(VAE):
     "Kumar et al. (2018): β·KL plus a penalty on the deviation of the latent covariance from the identity."
     config_class = DIPVAEConfig

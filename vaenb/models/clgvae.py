@@ -31,19 +31,21 @@ class CLGConfig(ModelConfig):
     forward_eq_prob: float = 0.2               # chance per training batch to reconstruct from g_E(x)
     lie_init_scale: float = 0.001              # std of the Lie-algebra basis at initialisation
 
-    def check(self):
-        super().check()
-        if len(self.subgroup_sizes) != len(self.subspace_sizes) or not self.subgroup_sizes:
-            self.fail("subspace_sizes", f"one entry per subgroup ({len(self.subgroup_sizes)} subgroup_sizes)", self.subspace_sizes)
-        for size in self.subgroup_sizes:
-            if size < 1 or math.isqrt(size) ** 2 != size:
-                self.fail("subgroup_sizes", "square numbers m*m (the entries of an m×m group element)", self.subgroup_sizes)
-        if any(k < 1 for k in self.subspace_sizes): self.fail("subspace_sizes", "integers >= 1", self.subspace_sizes)
-        if sum(self.subspace_sizes) != self.latent_dim:
-            self.fail("subspace_sizes", f"sizes summing to latent_dim={self.latent_dim}", self.subspace_sizes)
-        for name in ("hy_hes", "hy_commute", "hy_rec", "lie_init_scale"):
-            if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
-        if not 0 <= self.forward_eq_prob <= 1: self.fail("forward_eq_prob", "a probability in [0, 1]", self.forward_eq_prob)
+# %% ../../nbs/23_clgvae.ipynb #6e03385c
+@patch
+def check(self: CLGConfig):
+    super(CLGConfig, self).check()
+    if len(self.subgroup_sizes) != len(self.subspace_sizes) or not self.subgroup_sizes:
+        self.fail("subspace_sizes", f"one entry per subgroup ({len(self.subgroup_sizes)} subgroup_sizes)", self.subspace_sizes)
+    for size in self.subgroup_sizes:
+        if size < 1 or math.isqrt(size) ** 2 != size:
+            self.fail("subgroup_sizes", "square numbers m*m (the entries of an m×m group element)", self.subgroup_sizes)
+    if any(k < 1 for k in self.subspace_sizes): self.fail("subspace_sizes", "integers >= 1", self.subspace_sizes)
+    if sum(self.subspace_sizes) != self.latent_dim:
+        self.fail("subspace_sizes", f"sizes summing to latent_dim={self.latent_dim}", self.subspace_sizes)
+    for name in ("hy_hes", "hy_commute", "hy_rec", "lie_init_scale"):
+        if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
+    if not 0 <= self.forward_eq_prob <= 1: self.fail("forward_eq_prob", "a probability in [0, 1]", self.forward_eq_prob)
 
 # %% ../../nbs/23_clgvae.ipynb #090a27c2
 def lie_penalties(basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,15 +43,18 @@ def gumbel_noise(shape: torch.Size, like: torch.Tensor, generator: torch.Generat
     exp = torch.empty(shape, dtype=like.dtype, device=like.device).exponential_(generator=generator)
     return -exp.log()
 
+# %% ../../nbs/24_factorqvae.ipynb #30daa921
 def relaxed_one_hot(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
     "Gumbel-softmax weights softmax((logits + g)/τ) over the last dimension; rows sum to 1."
     if not temperature > 0: raise ValueError(f"temperature: expected a number > 0, found {temperature!r}")
     return torch.softmax((logits + gumbel_noise(logits.shape, logits, generator)) / temperature, dim=-1)
 
+# %% ../../nbs/24_factorqvae.ipynb #b3f647b9
 def hard_one_hot(logits: torch.Tensor) -> torch.Tensor:
     "One-hot of the most probable code (the nearest code for logits = −distance)."
     return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
 
+# %% ../../nbs/24_factorqvae.ipynb #beafa7ac
 def assignments(logits: torch.Tensor, temperature: float, training: bool) -> torch.Tensor:
     "Relaxed one-hot in training, hard one-hot in evaluation."
     return relaxed_one_hot(logits, temperature) if training else hard_one_hot(logits)
@@ -94,12 +97,15 @@ class AEConfig(ModelConfig):
     init_std: float = 0.02        # > 0: conv/linear weights ~ N(0, init_std²), zero biases (official); 0: use `init`
     tc_half_batch: bool = True    # with a TC discriminator: first half of each batch trains the model, second half the discriminator
 
-    def check(self):
-        super().check()
-        if self.init_std < 0: self.fail("init_std", "a number >= 0", self.init_std)
-        if self.decoder_output == "linear" and self.recon != "gaussian":
-            self.fail("decoder_output", "'logits' when recon is 'bernoulli' (a linear output is a Gaussian mean)", self.decoder_output)
+# %% ../../nbs/24_factorqvae.ipynb #0affab24
+@patch
+def check(self: AEConfig):
+    super(AEConfig, self).check()
+    if self.init_std < 0: self.fail("init_std", "a number >= 0", self.init_std)
+    if self.decoder_output == "linear" and self.recon != "gaussian":
+        self.fail("decoder_output", "'logits' when recon is 'bernoulli' (a linear output is a Gaussian mean)", self.decoder_output)
 
+# %% ../../nbs/24_factorqvae.ipynb #b0d9acaa
 @dataclasses.dataclass
 class BioAEConfig(AEConfig):
     "BioAE: non-negativity and activity penalties on the code (per-element means, weights in vaenb units)."
@@ -112,6 +118,7 @@ class BioAEConfig(AEConfig):
         for name in ("nonneg_weight", "activity_weight"):
             if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
 
+# %% ../../nbs/24_factorqvae.ipynb #447a2e4a
 @dataclasses.dataclass
 class CodebookConfig(AEConfig):
     "Discrete latents on a codebook of scalars: dVAE, QVAE, FactorQVAE, FactorDVAE (and QLAE)."
@@ -122,12 +129,15 @@ class CodebookConfig(AEConfig):
     temperature_decay: float = 1e-5   # τ(step) = temperature · exp(−decay · step)
     codes_as: typing.Literal["value", "index"] = "value"   # representation for metrics: code value or code index (official)
 
-    def check(self):
-        super().check()
-        if self.codebook_size < 2: self.fail("codebook_size", "an integer >= 2", self.codebook_size)
-        if not self.temperature > 0: self.fail("temperature", "a number > 0", self.temperature)
-        if self.temperature_decay < 0: self.fail("temperature_decay", "a number >= 0", self.temperature_decay)
+# %% ../../nbs/24_factorqvae.ipynb #28631ddd
+@patch
+def check(self: CodebookConfig):
+    super(CodebookConfig, self).check()
+    if self.codebook_size < 2: self.fail("codebook_size", "an integer >= 2", self.codebook_size)
+    if not self.temperature > 0: self.fail("temperature", "a number > 0", self.temperature)
+    if self.temperature_decay < 0: self.fail("temperature_decay", "a number >= 0", self.temperature_decay)
 
+# %% ../../nbs/24_factorqvae.ipynb #25b6edaf
 @dataclasses.dataclass
 class QLAEConfig(CodebookConfig):
     "QLAE (Hsu et al. 2023): per-latent scalar codebooks, straight-through, decoupled weight decay, gradient clipping."
@@ -139,10 +149,12 @@ class QLAEConfig(CodebookConfig):
     weight_decay: float = 0.1                                # AdamW, on conv/linear weights only
     grad_clip: float = from_mean_reduction(1.0)              # element-wise gradient clip of the decayed weights; 0 = off
 
-    def check(self):
-        super().check()
-        for name in ("quantization_weight", "commitment_weight", "grad_clip"):
-            if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
+# %% ../../nbs/24_factorqvae.ipynb #28c835e6
+@patch
+def check(self: QLAEConfig):
+    super(QLAEConfig, self).check()
+    for name in ("quantization_weight", "commitment_weight", "grad_clip"):
+        if getattr(self, name) < 0: self.fail(name, "a number >= 0", getattr(self, name))
 
 # %% ../../nbs/24_factorqvae.ipynb #9d4f3c7c
 class AE(VAE):
@@ -176,14 +188,17 @@ def forward(self: AE, x: torch.Tensor) -> dict:
         out["x_mean"] = out.pop("x_logits") + 0.5
     return out
 
+# %% ../../nbs/24_factorqvae.ipynb #b9a9769a
 @patch
 def prior_terms(self: AE, out: dict, step: int) -> tuple[dict, dict]: return {}, {}
 
+# %% ../../nbs/24_factorqvae.ipynb #39d210aa
 @patch
 def regulariser_class(self: AE, name: str):
     "FactorQVAE's own discriminator (below) takes the place of the generic FactorVAE attachment."
     return HalfBatchTCDiscriminator if name == "tc_discriminator" else super(AE, self).regulariser_class(name)
 
+# %% ../../nbs/24_factorqvae.ipynb #13981893
 @patch
 def tc_feature_dim(self: AE) -> int: return self.config.latent_dim
 
@@ -191,17 +206,20 @@ def tc_feature_dim(self: AE) -> int: return self.config.latent_dim
 @patch
 def uses_half_batch(self: AE) -> bool: return bool(self.config.tc_half_batch and self.config.tc_gamma > 0)
 
+# %% ../../nbs/24_factorqvae.ipynb #3203ea05
 @patch
 def loss(self: AE, x: torch.Tensor, step: int = 0) -> dict:
     "The model's terms; with a TC discriminator and `tc_half_batch`, on the first half of `x` only."
     return super(AE, self).loss(x[: len(x) // 2] if self.uses_half_batch() else x, step)
 
+# %% ../../nbs/24_factorqvae.ipynb #a3133646
 @patch
 @torch.no_grad()
 def latent(self: AE, x: torch.Tensor) -> torch.Tensor:
     "The deterministic latent that evaluation decodes (the encoder output here)."
     return self.encode(x)["h"]
 
+# %% ../../nbs/24_factorqvae.ipynb #434a4630
 @patch
 @torch.no_grad()
 def codes(self: AE, x: torch.Tensor) -> torch.Tensor: return self.latent(x)
@@ -240,6 +258,7 @@ def init_codebook(shape: tuple[int, ...], kind: str) -> torch.Tensor:
     if kind == "linspace": return torch.linspace(-0.5, 0.5, K).expand(shape).clone()
     raise ValueError(f"codebook_init: expected 'normal', 'uniform' or 'linspace', found {kind!r}")
 
+# %% ../../nbs/24_factorqvae.ipynb #dec0fa1a
 class DVAE(AE):
     "Categorical latents over a global scalar codebook: n×K encoder logits, Gumbel-softmax mixing in training."
     config_class = CodebookConfig
@@ -253,14 +272,17 @@ class DVAE(AE):
 @patch(as_prop=True)
 def posterior_params(self: DVAE) -> int: return self.config.codebook_size
 
+# %% ../../nbs/24_factorqvae.ipynb #0d5020fd
 @patch
 def tc_feature_dim(self: DVAE) -> int: return self.config.latent_dim * self.config.codebook_size
 
+# %% ../../nbs/24_factorqvae.ipynb #2a0821de
 @patch
 def set_step(self: DVAE, step: int):
     c = self.config
     self.temperature = temperature_at(step, c.temperature, c.temperature_decay)
 
+# %% ../../nbs/24_factorqvae.ipynb #34c211f1
 @patch
 def encode(self: DVAE, x: torch.Tensor) -> dict:
     self.check_input(x)
@@ -286,11 +308,13 @@ def loss(self: DVAE, x: torch.Tensor, step: int = 0) -> dict:
     self.set_step(step)
     return super(DVAE, self).loss(x, step)
 
+# %% ../../nbs/24_factorqvae.ipynb #e603a090
 @patch
 def adversary_loss(self: DVAE, x: torch.Tensor, step: int = 0) -> dict | None:
     self.set_step(step)
     return super(DVAE, self).adversary_loss(x, step)
 
+# %% ../../nbs/24_factorqvae.ipynb #c1bd2a8c
 @patch
 @torch.no_grad()
 def code_indices(self: DVAE, x: torch.Tensor) -> torch.Tensor:
@@ -329,6 +353,7 @@ class ElementwiseClippedAdamW(torch.optim.AdamW):
                     if p.grad is not None: p.grad.clamp_(-group["clip"], group["clip"])
         return super().step(closure)
 
+# %% ../../nbs/24_factorqvae.ipynb #5e3cde3e
 class QLAE(AE):
     "Quantized-latent AE: per-latent scalar codebooks, nearest value with straight-through, AdamW weight decay."
     config_class = QLAEConfig
@@ -414,6 +439,7 @@ class HalfBatchTCDiscriminator(Regulariser):
 @patch
 def adversary_optimizer(self: HalfBatchTCDiscriminator) -> torch.optim.Optimizer: return discriminator_adam(self.parameters(), self.settings)
 
+# %% ../../nbs/24_factorqvae.ipynb #11fb8ea4
 @patch
 def terms(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
     features = out["tc_features"]
@@ -422,6 +448,7 @@ def terms(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor, out: dict
     gamma = model.weight(model.config.tc_gamma, step)
     return {"tc": gamma * tc}, {"tc": tc, "tc_gamma": gamma}
 
+# %% ../../nbs/24_factorqvae.ipynb #8cacfc95
 @patch
 @torch.no_grad()
 def features(self: HalfBatchTCDiscriminator, model: VAE, x: torch.Tensor) -> torch.Tensor:
@@ -449,17 +476,23 @@ class GaussianAE(AE):
     posterior_params = 2
     prior_terms = VAE.prior_terms   # β · Σ_latents KL(N(μ, σ²) ‖ N(0, 1)), batch mean
 
-    def encode(self, x: torch.Tensor) -> dict:
-        self.check_input(x)
-        mu, logvar = self.encoder(self.encoder_input(x)).chunk(2, dim=1)
-        return {"mu": mu, "logvar": logvar}
 
-    def sample(self, post: dict) -> dict:
-        out = VAE.sample(self, post)
-        return {**out, "tc_features": out["z"]}
+# %% ../../nbs/24_factorqvae.ipynb #15adae9b
+@patch
+def encode(self: GaussianAE, x: torch.Tensor) -> dict:
+    self.check_input(x)
+    mu, logvar = self.encoder(self.encoder_input(x)).chunk(2, dim=1)
+    return {"mu": mu, "logvar": logvar}
 
-    @torch.no_grad()
-    def latent(self, x: torch.Tensor) -> torch.Tensor: return self.encode(x)["mu"]
+@patch
+def sample(self: GaussianAE, post: dict) -> dict:
+    out = VAE.sample(self, post)
+    return {**out, "tc_features": out["z"]}
+
+# %% ../../nbs/24_factorqvae.ipynb #6115b126
+@patch
+@torch.no_grad()
+def latent(self: GaussianAE, x: torch.Tensor) -> torch.Tensor: return self.encode(x)["mu"]
 
 # %% ../../nbs/24_factorqvae.ipynb #3f1a440f
 _N = 12   # Shapes3D latents (twice the factors)
@@ -475,5 +508,7 @@ register_model("factorqvae", QVAE, beta=from_mean_reduction(1e-3, latent_dim=_N)
                temperature_decay=2e-5, **_DISCRIMINATOR)
 register_model("qlae", QLAE)
 register_model("fq_vae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4))
+
+# %% ../../nbs/24_factorqvae.ipynb #9d5a0040
 register_model("fq_factorvae", GaussianAE, recon="gaussian", decoder_output="linear", beta=from_mean_reduction(1e-4),
                tc_gamma=from_mean_reduction(1e-4), **_DISCRIMINATOR)

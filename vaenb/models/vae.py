@@ -13,16 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# %% auto #0
+__all__ = ['linear_warmup', 'RegulariserConfig', 'regulariser_fields', 'ModelConfig', 'reconstruction_loss', 'gaussian_kl',
+           'Regulariser', 'register_regulariser', 'build_regularisers', 'VAE', 'register_model', 'list_models',
+           'model_config', 'create_model']
+
+# %% ../../nbs/21_vae.ipynb #0cf3eedd
 from fastcore.basics import patch
 
 from ..core.config import Config, ConfigError, seed_in_effect
 from ..core.registry import REGISTRY
 from ..nets import build_backbone, init_weights, xavier_all_
-
-# %% auto #0
-__all__ = ['linear_warmup', 'RegulariserConfig', 'regulariser_fields', 'ModelConfig', 'reconstruction_loss', 'gaussian_kl',
-           'Regulariser', 'register_regulariser', 'build_regularisers', 'VAE', 'register_model', 'list_models',
-           'model_config', 'create_model']
 
 # %% ../../nbs/21_vae.ipynb #c10ab916
 def linear_warmup(step: int, target: float, steps: int, start: float = 0.0) -> float:
@@ -92,11 +93,13 @@ def check(self: ModelConfig):
 # %% ../../nbs/21_vae.ipynb #ec6376fb
 def _own_fields(cls) -> list[str]: return [f.name for f in dataclasses.fields(cls) if f.name != "attached"]
 
+# %% ../../nbs/21_vae.ipynb #e987461d
 @patch(cls_method=True)
 def field_names(cls: ModelConfig) -> list[str]:
     "The model's own fields, then every registered regulariser's."
     return _own_fields(cls) + [name for fields in regulariser_fields().values() for name in fields.field_names()]
 
+# %% ../../nbs/21_vae.ipynb #bd1010b4
 @patch(cls_method=True)
 def from_dict(cls: ModelConfig, d: dict | None = None, **overrides):
     "Build from flat data (`tc_gamma=6.4` goes to the regulariser that owns it); unknown keys raise `ConfigError`."
@@ -108,6 +111,7 @@ def from_dict(cls: ModelConfig, d: dict | None = None, **overrides):
                 for name, fields in regulariser_fields().items()}
     return cls(**own, attached=attached)
 
+# %% ../../nbs/21_vae.ipynb #46eca21f
 @patch
 def to_dict(self: ModelConfig) -> dict:
     "Flat plain data, the regularisers' fields included: what `from_dict` reads back."
@@ -131,6 +135,7 @@ def reconstruction_loss(x: torch.Tensor, out: dict, kind: str = "bernoulli") -> 
         raise ValueError(f"recon: expected 'bernoulli' or 'gaussian', found {kind!r}")
     return nll.flatten(1).sum(1).mean()
 
+# %% ../../nbs/21_vae.ipynb #cb4cca6f
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     "KL(N(mu, exp(logvar)) || N(0, 1)) per sample and dimension, shape `[B, d]`."
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)
@@ -179,6 +184,7 @@ def register_regulariser(name: str, cls: type[Regulariser]):
         raise ConfigError(f"register_regulariser({name!r}): switch {cls.switch!r} is not a field of {cls.fields.__name__} {cls.fields.field_names()}")
     REGISTRY.register("regulariser", name, cls)
 
+# %% ../../nbs/21_vae.ipynb #bafe2462
 def build_regularisers(config: ModelConfig, model: nn.Module) -> nn.ModuleDict:
     "Instantiate, in name order, the registered regularisers whose switch field is non-zero in `config`."
     regs = nn.ModuleDict()
@@ -197,17 +203,19 @@ class VAE(nn.Module):
     plain_kl_term: str | None = "kl"   # the prior term that is exactly beta * KL(q(z|x) || p(z)), if any
     min_batch_size: int = 1            # the smallest batch its prior terms can use (batch statistics need 2)
 
-    def __init__(self, config: ModelConfig):
-        init_seed = seed_in_effect()   # before any draw: the seed the weights come from, or None
-        super().__init__()
-        self.init_seed = init_seed
-        if not isinstance(config, self.config_class):
-            raise ConfigError(f"{type(self).__name__} expects a {self.config_class.__name__}, found {type(config).__name__}")
-        self.config = config
-        self.encoder, self.decoder = build_backbone(config.backbone, config.channels, config.image_size,
-                                                    self.encoder_output_dim(), self.decoder_input_dim(), config.hidden_dim)
-        init_weights(self, config.init)
-        self.regularisers = build_regularisers(config, self)
+# %% ../../nbs/21_vae.ipynb #745d83d8
+@patch
+def __init__(self: VAE, config: ModelConfig):
+    init_seed = seed_in_effect()   # before any draw: the seed the weights come from, or None
+    super(VAE, self).__init__()
+    self.init_seed = init_seed
+    if not isinstance(config, self.config_class):
+        raise ConfigError(f"{type(self).__name__} expects a {self.config_class.__name__}, found {type(config).__name__}")
+    self.config = config
+    self.encoder, self.decoder = build_backbone(config.backbone, config.channels, config.image_size,
+                                                self.encoder_output_dim(), self.decoder_input_dim(), config.hidden_dim)
+    init_weights(self, config.init)
+    self.regularisers = build_regularisers(config, self)
 
 # %% ../../nbs/21_vae.ipynb #7ae9b895
 @patch
@@ -215,17 +223,21 @@ def regulariser_class(self: VAE, name: str) -> type[Regulariser]:
     "The class registered as `name`; a model may substitute its own variant (FactorQVAE's half-batch discriminator)."
     return REGISTRY.get("regulariser", name)
 
+# %% ../../nbs/21_vae.ipynb #efc44e69
 @patch
 def min_batch_sizes(self: VAE) -> dict[str, int]:
     "The smallest batch each part of the model can use: the model's own terms and each regulariser."
     return {type(self).__name__: self.min_batch_size, **{name: r.min_batch_size for name, r in self.regularisers.items()}}
 
+# %% ../../nbs/21_vae.ipynb #946cb930
 @patch
 def encoder_output_dim(self: VAE) -> int: return self.posterior_params * self.config.latent_dim
 
+# %% ../../nbs/21_vae.ipynb #993bfa1a
 @patch
 def decoder_input_dim(self: VAE) -> int: return self.config.latent_dim
 
+# %% ../../nbs/21_vae.ipynb #6c00403d
 @patch(as_prop=True)
 def device(self: VAE) -> torch.device: return next(self.parameters()).device
 
@@ -237,12 +249,14 @@ def check_input(self: VAE, x: torch.Tensor):
         found = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"x: expected images of shape [B, {c.channels}, {c.image_size}, {c.image_size}] for this {c.model} model, found {found}")
 
+# %% ../../nbs/21_vae.ipynb #724014ce
 @patch
 def encode(self: VAE, x: torch.Tensor) -> dict:
     self.check_input(x)
     mu, logvar = self.encoder(x).chunk(2, dim=1)
     return {"mu": mu, "logvar": logvar}
 
+# %% ../../nbs/21_vae.ipynb #565b7315
 @patch
 def sample(self: VAE, post: dict) -> dict:
     "Reparameterised sample `z` (and its noise `eps`)."
@@ -253,6 +267,7 @@ def sample(self: VAE, post: dict) -> dict:
 @patch
 def decode(self: VAE, z: torch.Tensor) -> torch.Tensor: return self.decoder(z)
 
+# %% ../../nbs/21_vae.ipynb #c9c1a1f8
 @patch
 def forward(self: VAE, x: torch.Tensor) -> dict:
     out = self.encode(x)
@@ -261,12 +276,14 @@ def forward(self: VAE, x: torch.Tensor) -> dict:
     out.update(takeover.decode(self, out) if takeover else {"x_logits": self.decode(out["z"])})
     return out
 
+# %% ../../nbs/21_vae.ipynb #06c09bd7
 @patch
 @torch.no_grad()
 def codes(self: VAE, x: torch.Tensor) -> torch.Tensor:
     "The representation used by metrics and widgets: the posterior mean."
     return self.encode(x)["mu"]
 
+# %% ../../nbs/21_vae.ipynb #8e8ead2c
 @patch
 def decoding_regulariser(self: VAE) -> Regulariser | None:
     "The regulariser that took over decoding (MIPE), if any."
@@ -280,17 +297,20 @@ def decode_mean(self: VAE, z: torch.Tensor) -> torch.Tensor:
     takeover = self.decoding_regulariser()
     return takeover.decode_mean(self, z) if takeover else torch.sigmoid(self.decode(z))
 
+# %% ../../nbs/21_vae.ipynb #d89921a7
 @patch
 @torch.no_grad()
 def reconstruct(self: VAE, x: torch.Tensor) -> torch.Tensor:
     "Mean reconstruction in [0, 1] of `x`, decoding the representation `codes(x)`."
     return self.decode_mean(self.codes(x))
 
+# %% ../../nbs/21_vae.ipynb #6611c154
 @patch
 def weight(self: VAE, value: float, step: int) -> float:
     "A loss weight with the model's linear warm-up applied."
     return linear_warmup(step, value, self.config.warmup_steps)
 
+# %% ../../nbs/21_vae.ipynb #70f2f1f0
 @patch
 def prior_terms(self: VAE, out: dict, step: int) -> tuple[dict, dict]:
     kl = gaussian_kl(out["mu"], out["logvar"]).sum(1).mean()
@@ -338,6 +358,7 @@ def parameter_groups(self: VAE) -> tuple[list[dict], list[nn.Parameter]]:
             groups.append({"params": list(r.parameters()), "lr": r.lr, "weight_decay": 0.0})
     return groups, adversary
 
+# %% ../../nbs/21_vae.ipynb #3ba6cda0
 @patch
 def make_optimizers(self: VAE) -> dict[str, torch.optim.Optimizer]:
     "`model` (Adam over the parameter groups) and, when the model has an adversary, `adversary`."

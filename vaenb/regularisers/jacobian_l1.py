@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn
 from torch.func import jvp, vmap
 
@@ -27,10 +28,12 @@ __all__ = ['FD_STEP', 'JACOBIAN_METHODS', 'TANGENT_LINEAR', 'TANGENT_ELEMENTWISE
 FD_STEP = 1e-3                      # the official finite-difference step
 JACOBIAN_METHODS = ("jvp", "finite_difference")
 
+# %% ../../nbs/31_jacobian_l1.ipynb #9c44c260
 def _check_latents(z: torch.Tensor):
     if not torch.is_tensor(z) or z.dim() != 2:
         raise ValueError(f"z: expected latents of shape [B, d], found {tuple(z.shape) if torch.is_tensor(z) else type(z).__name__}")
 
+# %% ../../nbs/31_jacobian_l1.ipynb #84adf542
 def decoder_jacobian(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, method: str = "jvp",
                      columns: torch.Tensor | Sequence[int] | None = None, fd_step: float = FD_STEP) -> torch.Tensor:
     "Columns `∂fn(z)/∂z_i` at every row of `z [B, d]`: all, the latents `columns [m]`, or per sample `columns [B, m]`; shape `[B, m, *out]`."
@@ -52,6 +55,7 @@ def decoder_jacobian(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor
         raise ValueError(f"method: expected one of {JACOBIAN_METHODS}, found {method!r}")
     return cols.movedim(0, 1)
 
+# %% ../../nbs/31_jacobian_l1.ipynb #ae9b6ae6
 def jacobian_l1(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, method: str = "jvp",
                 columns: torch.Tensor | Sequence[int] | None = None, fd_step: float = FD_STEP) -> torch.Tensor:
     "`Σ |∂fn/∂z|` over latents, outputs and batch, divided by the batch size, at `z` detached; sampled `columns` scaled by d/m."
@@ -64,17 +68,20 @@ TANGENT_LINEAR = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 TANGENT_ELEMENTWISE = (nn.ReLU, nn.Tanh)
 TANGENT_RESHAPES = (nn.Unflatten, nn.Flatten)
 
+# %% ../../nbs/31_jacobian_l1.ipynb #1d9959ee
 def _conv_decoder_layers(decoder: ConvDecoder) -> list[nn.Module]:
     first = decoder.deconv[0]
     side = int(round((decoder.fc[-2].out_features / first.in_channels) ** 0.5))
     return [*decoder.fc, nn.Unflatten(1, (first.in_channels, side, side)), *decoder.deconv]
 
+# %% ../../nbs/31_jacobian_l1.ipynb #330f8417
 # decoders whose `forward` is not a plain Sequential: their forward written as a flat layer list
 TANGENT_LAYOUTS: dict[type, Callable[[nn.Module], list[nn.Module]]] = {
     ConvDecoder: _conv_decoder_layers,
     MLPDecoder: lambda decoder: [*decoder.net, nn.Unflatten(1, decoder.shape)],
 }
 
+# %% ../../nbs/31_jacobian_l1.ipynb #7d586ad2
 def decoder_layers(decoder: nn.Module) -> list[nn.Module] | None:
     "`decoder` as a flat list of layers with a tangent rule (nested Sequentials flattened), or None when some layer has none."
     if type(decoder) in TANGENT_LAYOUTS: layers = TANGENT_LAYOUTS[type(decoder)](decoder)
@@ -88,6 +95,7 @@ def decoder_layers(decoder: nn.Module) -> list[nn.Module] | None:
         flat.extend(inner)
     return flat
 
+# %% ../../nbs/31_jacobian_l1.ipynb #ee1f9f26
 def _linear_part(layer: nn.Module, tangent: torch.Tensor) -> torch.Tensor:
     "The layer without its bias (its derivative) applied to `tangent`."
     if isinstance(layer, nn.Linear): return F.linear(tangent, layer.weight)
@@ -95,10 +103,12 @@ def _linear_part(layer: nn.Module, tangent: torch.Tensor) -> torch.Tensor:
         return F.conv_transpose2d(tangent, layer.weight, None, layer.stride, layer.padding, layer.output_padding, layer.groups, layer.dilation)
     return layer._conv_forward(tangent, layer.weight, None)
 
+# %% ../../nbs/31_jacobian_l1.ipynb #0fb8b418
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
     "Image-shaped activations in channels-last memory order (faster convolutions on CPU); other tensors unchanged."
     return tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor
 
+# %% ../../nbs/31_jacobian_l1.ipynb #886845fd
 def tangent_l1(layers: Sequence[nn.Module], z: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
     "Exact `Σ|∂σ(layers(z))/∂z|/B` at `z [B, d]` detached (like `jacobian_l1`), the tangents propagated by hand one column at a time."
     z = z.detach()
@@ -149,6 +159,7 @@ def count_macs(net: nn.Module, example: torch.Tensor) -> int:
         for hook in hooks: hook.remove()
     return total
 
+# %% ../../nbs/31_jacobian_l1.ipynb #c948058f
 def jl1_cost_floor(model: VAE, columns: int | None = None) -> float:
     "Lower bound, in MACs, of a JL1 step over a β-VAE step: `columns` (default all d) tangent passes and the primal, each a decoder forward and backward."
     config = model.config
@@ -165,13 +176,17 @@ class JacobianL1Config(RegulariserConfig):
     jl1_columns: int | None = None   # latent columns penalised per step (None: all d; m < d: unbiased d/m-scaled sample)
     jl1_fd_step: float = FD_STEP     # ε of the finite-difference method
 
-    def check(self):
-        if self.jl1_gamma < 0: self.fail("jl1_gamma", "a number >= 0", self.jl1_gamma)
-        if not self.jl1_fd_step > 0: self.fail("jl1_fd_step", "a number > 0", self.jl1_fd_step)
 
-    def check_against(self, config):
-        if self.jl1_columns is not None and not 1 <= self.jl1_columns <= config.latent_dim:
-            self.fail("jl1_columns", f"None or an integer in [1, latent_dim={config.latent_dim}]", self.jl1_columns)
+# %% ../../nbs/31_jacobian_l1.ipynb #ac6f1f14
+@patch
+def check(self: JacobianL1Config):
+    if self.jl1_gamma < 0: self.fail("jl1_gamma", "a number >= 0", self.jl1_gamma)
+    if not self.jl1_fd_step > 0: self.fail("jl1_fd_step", "a number > 0", self.jl1_fd_step)
+
+@patch
+def check_against(self: JacobianL1Config, config):
+    if self.jl1_columns is not None and not 1 <= self.jl1_columns <= config.latent_dim:
+        self.fail("jl1_columns", f"None or an integer in [1, latent_dim={config.latent_dim}]", self.jl1_columns)
 
 # %% ../../nbs/31_jacobian_l1.ipynb #0693a601
 class JacobianL1(Regulariser):
@@ -182,18 +197,22 @@ class JacobianL1(Regulariser):
         super().__init__()
         self.gamma, self.method, self.columns, self.fd_step = config.jl1_gamma, config.jl1_method, config.jl1_columns, config.jl1_fd_step
 
-    def terms(self, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
-        gamma = model.weight(self.gamma, step)
-        z = out["z"].detach()
-        z = z.to(torch.promote_types(z.dtype, torch.float32))   # a bf16 sample (amp) -> fp32; float64 stays float64
-        columns = None if self.columns is None else sample_columns(len(z), z.shape[1], self.columns, device=z.device)
-        layers = decoder_layers(model.decoder) if self.method == "jvp" and _decodes_plainly(model) else None
-        # the penalty in fp32 also inside a bf16 autocast step: in bf16 it came out 0.19 % high, its gradient 0.44 % off
-        with torch.set_grad_enabled(torch.is_grad_enabled() and gamma > 0), torch.autocast(z.device.type, enabled=False):
-            if layers is not None: penalty = tangent_l1(layers, z, columns)
-            else: penalty = jacobian_l1(lambda latent: torch.sigmoid(model.decode(latent)), z, self.method, columns, self.fd_step)
-        return {"jl1": gamma * penalty}, {"jl1": penalty.detach(), "jl1_gamma": gamma}
 
+# %% ../../nbs/31_jacobian_l1.ipynb #660940d5
+@patch
+def terms(self: JacobianL1, model: VAE, x: torch.Tensor, out: dict, step: int) -> tuple[dict, dict]:
+    gamma = model.weight(self.gamma, step)
+    z = out["z"].detach()
+    z = z.to(torch.promote_types(z.dtype, torch.float32))   # a bf16 sample (amp) -> fp32; float64 stays float64
+    columns = None if self.columns is None else sample_columns(len(z), z.shape[1], self.columns, device=z.device)
+    layers = decoder_layers(model.decoder) if self.method == "jvp" and _decodes_plainly(model) else None
+    # the penalty in fp32 also inside a bf16 autocast step: in bf16 it came out 0.19 % high, its gradient 0.44 % off
+    with torch.set_grad_enabled(torch.is_grad_enabled() and gamma > 0), torch.autocast(z.device.type, enabled=False):
+        if layers is not None: penalty = tangent_l1(layers, z, columns)
+        else: penalty = jacobian_l1(lambda latent: torch.sigmoid(model.decode(latent)), z, self.method, columns, self.fd_step)
+    return {"jl1": gamma * penalty}, {"jl1": penalty.detach(), "jl1_gamma": gamma}
+
+# %% ../../nbs/31_jacobian_l1.ipynb #f2d43c65
 def _decodes_plainly(model: VAE) -> bool:
     "Whether `model.decode` is `model.decoder` itself (not overridden by the model class)."
     return type(model).decode is VAE.decode

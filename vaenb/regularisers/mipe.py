@@ -45,10 +45,12 @@ class FactorPair(nn.Module):
         first, second = self.factors()
         return x @ first @ second
 
+# %% ../../nbs/32_mipe.ipynb #9f6d78a2
 def magnitude_mask(w: torch.Tensor) -> torch.Tensor:
     "`w` with the entries whose magnitude is below the mean magnitude set to zero."
     return w * (w.abs() >= w.abs().mean())
 
+# %% ../../nbs/32_mipe.ipynb #6a14940c
 class LogNormaliser(FactorPair):
     "LN(x) = σ(x·Q̃1·Q̃2): the factors are magnitude-masked in training mode, used as they are in eval mode."
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
