@@ -76,9 +76,13 @@ def _package_modules(name: str) -> list[str]:
 def _scan(self: Registry, kind: str):
     "Import, once, every module of the packages named by the entry-point group of `kind`."
     if kind in self._scanned: return
-    self._scanned.add(kind)
-    for point in metadata.entry_points(group=ENTRY_POINT_GROUP.format(kind=kind)):
-        for module in _package_modules(point.value): importlib.import_module(module)
+    self._scanned.add(kind)   # before importing: a module being imported may look up names of its own kind
+    try:
+        for point in metadata.entry_points(group=ENTRY_POINT_GROUP.format(kind=kind)):
+            for module in _package_modules(point.value): importlib.import_module(module)
+    except BaseException:
+        self._scanned.discard(kind)   # a failed import is raised again on the next lookup, not hidden as "unknown name"
+        raise
 
 # %% ../../nbs/01_registry.ipynb #727c1e83
 @patch

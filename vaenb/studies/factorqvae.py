@@ -115,7 +115,7 @@ FACTORQVAE_GRIDS |= {
 # %% ../../nbs/81_study_factorqvae.ipynb #4fb1509b
 FACTORQVAE_QUICK_MODELS = ("factorqvae", "qvae", "dvae", "vae")   # the headline comparison on a 60-minute budget
 FACTORQVAE_CPU_MODELS = ("factorqvae", "qvae", "dvae", "factorvae", "vae")
-FACTORQVAE_QUICK_STEPS = 2000
+FACTORQVAE_QUICK_STEPS = 1600
 SHAPES3D_32 = {"shapes3d": {"size": 32}}
 FACTORQVAE_GRIDS["quick"] = conv_grids(FACTORQVAE_QUICK_MODELS, QUICK_SEEDS, FACTORQVAE_QUICK_STEPS, 64, "conv32", QUICK_TRAIN, FACTORQVAE_EVAL, SHAPES3D_32)
 FACTORQVAE_GRIDS["cpu"] = conv_grids(FACTORQVAE_CPU_MODELS, CPU_SEEDS, CPU_STEPS, 64, "conv32", CPU_TRAIN, FACTORQVAE_EVAL, SHAPES3D_32)
@@ -130,5 +130,5 @@ REGISTRY.register("study", "factorqvae", factorqvae_runs, differences=
     "losses summed over pixels with Adam's ε scaled to match (same updates)",
     cpu_differences="what the CPU profile changes from the paper: the procedural 3D Shapes stand-in at 32×32; the conv32 backbone "
     "instead of the residual one; the coefficients summed over a 64×64×3 image, so 4× the paper's weight against the 32×32 "
-    "reconstruction; 2,000 / 1,000 (quick) or 6,000 / 3,000 (cpu) steps instead of 100,000 / 50,000, the cosine period the run; "
+    "reconstruction; 1,600 / 800 (quick) or 6,000 / 3,000 (cpu) steps instead of 100,000 / 50,000, the cosine period the run; "
     "bf16 autocast; FactorVAE, BioAE, AE, QLAE and FactorDVAE left out (quick)")

@@ -85,7 +85,7 @@ MIPE_GRIDS["paper"] = [
 # %% ../../nbs/80_study_mipe.ipynb #f02570e8
 MIPE_CPU_MODEL = {"backbone": "conv32", "lr": 5e-4}
 MIPE_HEADLINE = {"β-VAE": ("betavae", {"beta": 8.0, **MIPE_CPU_MODEL}), "MIPET-β-VAE": ("mipet-betavae", dict(MIPE_CPU_MODEL))}
-MIPE_QUICK_STEPS = 3000
+MIPE_QUICK_STEPS = 2000
 
 def _cpu_grid(seeds, steps: int, train: dict, every: int) -> Grid:
     return Grid(MIPE_HEADLINE, ("dsprites-lite",), seeds, steps, 64, MIPE_METRICS, {**train, "grad_clip": 1.0}, CPU_EVAL,
@@ -103,5 +103,5 @@ REGISTRY.register("study", "mipe", mipe_runs, differences=
     "differences from the official run: seeds 0-4 (official: one, 42), 75,000 i.i.d. batches of 256 instead of epochs, "
     "no weight decay (the paper's per-dataset choice is not readable), vaenb's seeded metric protocols",
     cpu_differences="what the CPU profile changes from the paper: only the β-VAE pair; dSprites rendered at 32×32 with the orientation "
-    "fixed; the conv32 backbone; β-VAE β = 8 and Adam 5e-4 for both arms (set on pilot seeds); bf16 autocast; 3,000 (quick) or "
+    "fixed; the conv32 backbone; β-VAE β = 8 and Adam 5e-4 for both arms (set on pilot seeds); bf16 autocast; 2,000 (quick) or "
     "6,000 (cpu) steps of 64 instead of 75,000 of 256; metrics on the posterior mean, 2,500 points")
