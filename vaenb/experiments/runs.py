@@ -170,13 +170,11 @@ def validate_run(config: RunConfig) -> RunConfig:
     import_plugins(config.imports)   # first: the names below may be the plug-ins' own
     model_config(config.model, **_with_dataset_size(config, 10**6))   # the real size is known once the dataset is built
     train = TrainConfig.from_dict({**config.train_params, "steps": config.steps, "batch_size": config.batch_size, "seed": config.seed})
-    if isinstance(curve := config.eval_params.get("curve"), dict) and isinstance(curve.get("every"), int) and curve["every"] % train.log_every:
-        # the trainer calls back on logged steps only: any other step would silently have no point
-        raise ConfigError(f"RunConfig.eval_params.curve.every: expected a multiple of train_params.log_every ({train.log_every}), found {curve['every']}")
     if config.dataset not in list_datasets():
         raise ConfigError(f"RunConfig.dataset: unknown name {config.dataset!r}; registered datasets: {', '.join(list_datasets())}")
     check_metric_names(config.metrics)
     check_eval_params(config.eval_params)
+    if "curve" in config.eval_params: check_curve(config.eval_params["curve"], train.log_every)
     return config
 
 # %% ../../nbs/70_runs.ipynb #8c33060b
@@ -236,15 +234,16 @@ def check_eval_params(params: dict):
                                ("eval_params.local", params.get("local") or {}, _keywords(local_metrics, {"model", "dataset", "names", "seed"}))):
         if unknown := [k for k in keys if k not in valid]:
             raise ConfigError(f"RunConfig.{where}: unknown key(s) {_did_you_mean(unknown, valid)}; valid keys: {', '.join(valid)}")
-    if "curve" in params: check_curve(params["curve"])
 
 # %% ../../nbs/70_runs.ipynb #eff54a56
-def check_curve(curve: dict):
-    "`eval_params.curve` must be {'every': steps > 0, 'metrics': names of metrics}."
+def check_curve(curve: dict, log_every: int):
+    "`eval_params.curve` must be {'every': a multiple of the trainer's `log_every`, 'metrics': names of metrics}."
     if not isinstance(curve, dict) or set(curve) != set(CURVE_KEYS):
         raise ConfigError(f"RunConfig.eval_params.curve: expected a mapping with keys {CURVE_KEYS}, found {curve!r}")
     if not isinstance(curve["every"], int) or curve["every"] < 1:
         raise ConfigError(f"RunConfig.eval_params.curve.every: expected an integer >= 1 (steps), found {curve['every']!r}")
+    if curve["every"] % log_every:   # the trainer calls back on logged steps only: any other step would silently have no point
+        raise ConfigError(f"RunConfig.eval_params.curve.every: expected a multiple of train_params.log_every ({log_every}), found {curve['every']}")
     check_metric_names(curve["metrics"])
 
 # %% ../../nbs/70_runs.ipynb #f02c9d02
