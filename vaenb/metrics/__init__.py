@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import importlib
 from contextlib import contextmanager
 from types import SimpleNamespace
 
@@ -21,11 +22,18 @@ __all__ = ['REPRESENTATIONS', 'representation_function', 'metric_names', 'evalua
            'discrete_mutual_info', 'discrete_entropy', 'mutual_info_matrix', 'check_codes_factors']
 
 # %% ../../nbs/56_evaluate.ipynb #72b0713c
-from .info import check_codes_factors, discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401 (re-exported: _all_)
-from .info import mig, modularity, mutual_info_matrix  # noqa: F401 (re-exported: _all_)
-from .infomec import infomec  # noqa: F401 (re-exported: _all_)
-from .intervention import beta_vae_score, factor_vae_score, represent_factors  # noqa: F401 (re-exported: _all_)
-from .predictor import dci, explicitness, sap  # noqa: F401 (re-exported: _all_)
+# the estimators' modules import scikit-learn, SciPy and numba (1-2 s): each loads when one of its names is first used
+_HOMES = {"vaenb.metrics.info": ("check_codes_factors", "discrete_entropy", "discrete_mutual_info", "histogram_discretize", "mig",
+                                 "modularity", "mutual_info_matrix"),
+          "vaenb.metrics.info_mec": ("infomec",),
+          "vaenb.metrics.intervention": ("beta_vae_score", "factor_vae_score", "represent_factors"),
+          "vaenb.metrics.predictor": ("dci", "explicitness", "sap")}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+
+def __getattr__(name: str):
+    "`vaenb.metrics.<name>`: a metric function, imported from its module on first use."
+    if name not in _HOME: raise AttributeError(f"module 'vaenb.metrics' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)
 
 # %% ../../nbs/56_evaluate.ipynb #f4b13cbb
 _all_ = ["mig", "sap", "dci", "modularity", "explicitness", "infomec", "factor_vae_score", "beta_vae_score",
@@ -80,6 +88,7 @@ def _inputs(dataset, represent, seed: int, n_jobs, discrete_latents: bool, param
 # %% ../../nbs/56_evaluate.ipynb #17df3962
 def _sample_codes(inputs: SimpleNamespace, num_train: int, num_test: int, batch_size: int):
     "The shared draw: `num_train` then `num_test` factor points from `default_rng(seed)`, encoded once."
+    from vaenb.metrics.intervention import represent_factors
     rng = np.random.default_rng(inputs.seed)
     inputs.factors_train, inputs.factors_test = inputs.dataset.sample_factors(num_train, rng), inputs.dataset.sample_factors(num_test, rng)
     inputs.codes_train = represent_factors(inputs.dataset, inputs.represent, inputs.factors_train, batch_size, "evaluate")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.registry import REGISTRY
-
 # %% auto #0
 __all__ = ['MAX_ABS_CODE', 'check_codes', 'check_factors', 'check_codes_factors', 'histogram_discretize', 'discrete_mutual_info',
            'discrete_entropy', 'mutual_info_matrix', 'mig', 'modularity_from_mi', 'modularity', 'prefixed']
@@ -170,8 +168,6 @@ def prefixed(prefix: str, scores: dict) -> dict[str, float]:
     "`{prefix}_{name}: float(score)`: the flat, named scores of a metric that returns several."
     return {f"{prefix}_{k}": float(v) for k, v in scores.items()}
 
-@REGISTRY.register("metric", "mig", uses_codes=True)
 def _mig(inputs) -> dict: return {"mig": mig(inputs.codes_train, inputs.factors_train)}
 
-@REGISTRY.register("metric", "modularity", uses_codes=True)
 def _modularity(inputs) -> dict: return {"modularity": modularity(inputs.codes_train, inputs.factors_train)}

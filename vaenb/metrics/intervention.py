@@ -10,8 +10,6 @@ from collections.abc import Callable
 import numpy as np
 from sklearn import linear_model
 
-from ..core.registry import REGISTRY
-
 from .info import check_codes, prefixed
 
 # %% auto #0
@@ -130,10 +128,8 @@ def beta_vae_score(dataset, represent: Callable[[np.ndarray], np.ndarray], seed:
     return {"train_accuracy": float(np.mean(model.predict(train_x) == train_y)), "eval_accuracy": float(model.score(eval_x, eval_y))}
 
 # %% ../../nbs/53_metrics_intervention.ipynb #86e874e9
-@REGISTRY.register("metric", "factor_vae", uses_codes=False)
 def _factor_vae(inputs) -> dict:
     return prefixed("factor_vae", factor_vae_score(inputs.dataset, inputs.represent, seed=inputs.seed, **inputs.params.get("factor_vae", {})))
 
-@REGISTRY.register("metric", "beta_vae", uses_codes=False)
 def _beta_vae(inputs) -> dict:
     return prefixed("beta_vae", beta_vae_score(inputs.dataset, inputs.represent, seed=inputs.seed, **inputs.params.get("beta_vae", {})))

@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn import ensemble, linear_model, metrics, svm
 
-from ..core.registry import REGISTRY
-
 from .info import check_codes_factors, prefixed
 from .trees import PresortedGBC, presorted_trees_match_sklearn
 
@@ -162,11 +160,8 @@ def explicitness(codes_train, factors_train, codes_test, factors_test) -> dict[s
 # %% ../../nbs/52_metrics_predictor.ipynb #8bc0c75c
 def _splits(inputs) -> tuple: return inputs.codes_train, inputs.factors_train, inputs.codes_test, inputs.factors_test
 
-@REGISTRY.register("metric", "sap", uses_codes=True)
 def _sap(inputs) -> dict: return {"sap": sap(*_splits(inputs))}
 
-@REGISTRY.register("metric", "dci", uses_codes=True)
 def _dci(inputs) -> dict: return prefixed("dci", dci(*_splits(inputs), seed=inputs.seed, n_jobs=inputs.n_jobs, **inputs.params.get("dci", {})))
 
-@REGISTRY.register("metric", "explicitness", uses_codes=True)
 def _explicitness(inputs) -> dict: return prefixed("explicitness", explicitness(*_splits(inputs)))

@@ -10,8 +10,6 @@ import warnings
 import numpy as np
 from sklearn import feature_selection, linear_model, metrics, preprocessing
 
-from ..core.registry import REGISTRY
-
 from .info import check_codes_factors, discrete_entropy, discrete_mutual_info
 
 # %% auto #0
@@ -106,5 +104,4 @@ def infomec(codes, factors, discrete_latents: bool = False, n_neighbors: int = 3
             "infoe": info_explicitness(codes, factors, discrete_latents, max_iter)}
 
 # %% ../../nbs/54_infomec.ipynb #68e76692
-@REGISTRY.register("metric", "infomec", uses_codes=True)
 def _infomec(inputs) -> dict: return infomec(inputs.codes_train, inputs.factors_train, inputs.discrete_latents, seed=inputs.seed)
