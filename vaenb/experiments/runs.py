@@ -404,8 +404,8 @@ QUICK_SEEDS = (0, 1, 2)   # the issue's minimum for a verdict in `quick`; `cpu` 
 CPU_SEEDS = tuple(range(8))
 CPU_TRAIN = {**QUICK_TRAIN, "checkpoint_every": 500}
 CPU_STEPS = 6000
-CPU_EVAL = {   # sizes whose run-to-run s.d. (pilot) is well below the between-seed s.d.
-    "num_train": 2500, "num_test": 1250, "n_jobs": 1, "factor_vae_params": {"num_train": 2000, "num_eval": 1000, "num_variance_estimate": 5000}}
+CPU_EVAL = {   # disentanglement_lib's sizes; 2,500 / 1,250 left SAP's run-to-run s.d. near the between-seed s.d. (nb80)
+    "num_train": 10_000, "num_test": 5000, "n_jobs": 1, "factor_vae_params": {"num_train": 2000, "num_eval": 1000, "num_variance_estimate": 5000}}
 
 # %% ../../nbs/70_runs.ipynb #54a9669f
 @dataclasses.dataclass

@@ -38,7 +38,7 @@ JL1_GRIDS["paper"] = [Grid({**jl1_rows(jl1_method="finite_difference"), **JL1_BA
 
 # %% ../../nbs/82_study_jl1vae.ipynb #6cca4af7
 JL1_QUICK_STEPS, JL1_CPU_STEPS = 2000, 9000
-JL1_CPU_EVAL = {"num_train": 3000, "num_test": 1500, "n_jobs": 1, "local": {"radii": (0.1, 0.2, 0.3, 0.6, 1.0), "num_clusters": 5, "num_points": 2000}}
+JL1_CPU_EVAL = {"num_train": 3000, "num_test": 1500, "n_jobs": 1, "local": {"radii": (0.1, 0.2, 0.3, 0.6, 1.0), "num_clusters": 80, "num_points": 250}}
 
 def _cpu_grid(seeds, steps: int, train: dict, every: int) -> Grid:
     return Grid(jl1_rows(backbone="jl1conv32", warmup_steps=steps // 3, jl1_columns=1), ("threedots",), seeds, steps, 64, JL1_METRICS, train,
@@ -58,4 +58,4 @@ REGISTRY.register("study", "jl1vae", jl1vae_runs, differences=
     cpu_differences="what the CPU profile changes from the paper: threeDots 2×2-pooled to 32×32 and the jl1conv32 backbone; the "
     "Jacobian penalty exact on 1 sampled latent column per image (unbiased) instead of finite differences on all 10; 2,000 (quick) "
     "or 9,000 (cpu) steps instead of 300,000, the warm-up a third of the run; bf16 autocast; no disentanglement_lib baselines; "
-    "local metrics on 5 clusters × 2,000 points (paper: 20 × 10,000)")
+    "local metrics on 80 clusters × 250 points (paper: 20 × 10,000)")

@@ -104,4 +104,4 @@ REGISTRY.register("study", "mipe", mipe_runs, differences=
     "no weight decay (the paper's per-dataset choice is not readable), vaenb's seeded metric protocols",
     cpu_differences="what the CPU profile changes from the paper: only the β-VAE pair; dSprites rendered at 32×32 with the orientation "
     "fixed; the conv32 backbone; β-VAE β = 8 and Adam 5e-4 for both arms (set on pilot seeds); bf16 autocast; 2,000 (quick) or "
-    "6,000 (cpu) steps of 64 instead of 75,000 of 256; metrics on the posterior mean, 2,500 points")
+    "6,000 (cpu) steps of 64 instead of 75,000 of 256; metrics on the posterior mean")
