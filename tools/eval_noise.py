@@ -20,7 +20,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from vaenb.experiments.runs import RECORD, RunConfig, evaluate_run, expand_grid, load_run, read_record
+from vaenb.experiments.reports import finished_records
+from vaenb.experiments.runs import RunConfig, evaluate_run, expand_grid, load_run, run_directory
 
 
 def setting(text: str) -> tuple[str, object]:
@@ -31,26 +32,26 @@ def setting(text: str) -> tuple[str, object]:
 
 
 def finished_runs(runs_dir: Path, arms: list[str] | None = None, datasets: list[str] | None = None) -> dict[tuple[str, str], list[Path]]:
-    "Run directories of each (dataset, arm), ordered by training seed."
+    "Run directories of each (dataset, arm) in the results store `runs_dir`, ordered by training seed."
     by_arm = defaultdict(list)
-    for path in sorted(runs_dir.glob(f"*/{RECORD}")):
-        record = read_record(path.parent)
-        if record["status"] != "finished": continue
+    for record in finished_records([runs_dir]):
         config = RunConfig.from_dict(record["config"])
         if (arms is None or config.name in arms) and (datasets is None or config.dataset in datasets):
-            by_arm[config.dataset, config.name].append((config.seed, path.parent))
+            by_arm[config.dataset, config.name].append((config.seed, run_directory(config, runs_dir)))
     return {arm: [d for _, d in sorted(runs)] for arm, runs in sorted(by_arm.items())}
 
 
-def score(run_dir: Path, metrics: list[str] | None, settings: dict, eval_seed: int) -> tuple[dict, float]:
-    "(metrics of one finished run at `eval_seed` with `settings`, seconds the evaluation took)."
+def score(run_dir: Path, metrics: list[str] | None, settings: dict, eval_seeds: list[int]) -> list[tuple[dict, float]]:
+    "(metrics, seconds the evaluation took) of one finished run, loaded once, at each of `eval_seeds` with `settings`."
     model, dataset, record = load_run(run_dir)
     config = RunConfig.from_dict(record["config"])
-    eval_params = expand_grid(config.eval_params, {k: [v] for k, v in settings.items()})[0] | {"seed": eval_seed}
-    config = RunConfig.from_dict({**config.to_dict(), "metrics": metrics or config.metrics, "eval_params": eval_params})
-    start = time.perf_counter()
-    values = evaluate_run(model, dataset, config)
-    return values, time.perf_counter() - start
+    eval_params = expand_grid(config.eval_params, {k: [v] for k, v in settings.items()})[0]
+    scored = []
+    for eval_seed in eval_seeds:
+        changed = RunConfig.from_dict({**config.to_dict(), "metrics": metrics or config.metrics, "eval_params": eval_params | {"seed": eval_seed}})
+        start = time.perf_counter()
+        scored.append((evaluate_run(model, dataset, changed), time.perf_counter() - start))
+    return scored
 
 
 def noise_table(by_arm: dict[tuple[str, str], list[Path]], metrics, settings: dict, eval_seeds: list[int], noise_runs: int) -> list[dict]:
@@ -60,8 +61,7 @@ def noise_table(by_arm: dict[tuple[str, str], list[Path]], metrics, settings: di
         at_first_seed, spreads, seconds = defaultdict(list), defaultdict(list), []
         for index, run_dir in enumerate(run_dirs):
             per_seed = defaultdict(list)
-            for eval_seed in eval_seeds if index < noise_runs else eval_seeds[:1]:
-                values, took = score(run_dir, metrics, settings, eval_seed)
+            for values, took in score(run_dir, metrics, settings, eval_seeds if index < noise_runs else eval_seeds[:1]):
                 seconds.append(took)
                 for name, value in values.items(): per_seed[name].append(value)
             for name, values in per_seed.items():
