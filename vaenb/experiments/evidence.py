@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from scipy import stats
 
 from ..core.config import atomic_write
-from .runs import RunConfig, evaluate_run, run_directory
+from .runs import RunConfig, evaluate_run, read_record, run_directory
 
 from ..viz.plots import PALETTE, new_figure
 
@@ -170,9 +170,10 @@ def at(self: MetricCurve, step: int) -> dict:
 
 # %% ../../nbs/72_evidence.ipynb #f5ff9d55
 def collect_curves(configs, results=None) -> pd.DataFrame:
-    "The training curves of the runs in `configs` that record one, long form: model, seed, step, metric, value."
+    "The training curves of the finished runs in `configs` that record one, long form: model, seed, step, metric, value."
+    finished = [c for c in configs if "curve" in c.eval_params and (read_record(run_directory(c, results)) or {}).get("status") == "finished"]
     rows = [{"model": c.name, "seed": c.seed, "step": p["step"], "metric": m, "value": v}
-            for c in configs if "curve" in c.eval_params for p in read_curve(run_directory(c, results)) for m, v in p.items() if m != "step"]
+            for c in finished for p in read_curve(run_directory(c, results)) for m, v in p.items() if m != "step"]
     return pd.DataFrame(rows, columns=["model", "seed", "step", "metric", "value"])
 
 # %% ../../nbs/72_evidence.ipynb #f054e524
