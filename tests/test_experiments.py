@@ -117,6 +117,19 @@ def test_sweep_never_overwrites_an_unreadable_record(tmp_path):
     assert {c.run_id(): (run_directory(c, tmp_path) / RECORD).read_text() for c in configs} == before   # metrics kept
 
 
+def test_sweep_starts_runs_in_the_order_given(tmp_path, capsys):
+    "A sweep stopped part way has finished the first runs of its list (Dask alone ran the last ones second)."
+    configs = [smoke(seed=s) for s in (5, 2, 7, 0, 3, 6, 1, 4, 9, 8)]
+    for c in configs:   # an unreadable record stops each run in its worker before a kernel starts
+        run_directory(c, tmp_path).mkdir(parents=True)
+        (run_directory(c, tmp_path) / RECORD).write_text("{truncated")
+    run_sweep(configs, tmp_path, n_workers=2)
+    finished = [line.split()[2].rstrip(":") for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    order = [c.run_id() for c in configs]
+    # the i-th run to finish was submitted while at most 2 ran: it is among the first i + 1 of the list
+    assert all(order.index(run_id) <= i + 1 for i, run_id in enumerate(finished)), finished
+
+
 def test_unwritable_run_directory_fails_alone(tmp_path):
     configs = [smoke(seed=0), smoke(seed=1)]
     run_directory(configs[1], tmp_path).write_text("a file where the run directory belongs")   # unwritable, even for root

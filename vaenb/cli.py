@@ -148,7 +148,8 @@ def _add_store_options(p: argparse.ArgumentParser, sweep: bool = False):
     p.add_argument("--results", default=None, help="results store (default: $VAENB_RESULTS or runs/)")
     if sweep:
         p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local cluster)")
-        p.add_argument("--workers", type=int, default=2, help="local cluster size (default 2)")
+        p.add_argument("--workers", type=int, default=2,
+                       help="local cluster size; on a remote --scheduler, the least number of runs handed to it at once (default 2)")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vaenb", description="vaenb: disentangled VAEs as executable notebooks")

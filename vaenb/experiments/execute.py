@@ -236,40 +236,49 @@ def writable_store(results: str | os.PathLike | None = None) -> Path:
 def run_sweep(configs: list[RunConfig], results: str | os.PathLike | None = None, scheduler: str | None = None,
               n_workers: int = 2, force: bool = False, verbose: bool = True, client=None, loggers=(),
               progress_every: float | None = None) -> list[dict]:
-    "Execute every config (each once, by run id) on Dask (`client`, else `dask_client(scheduler, n_workers)`); returns their records in order."
+    "Execute every config (once per run id, started in order) on Dask (`client`, else `dask_client(scheduler, n_workers)`); returns their records in order."
     from vaenb.train import check_loggers
     unique = [validate_run(c) for c in {c.run_id(): c for c in configs}.values()]
-    options = {"loggers": check_loggers(loggers), "progress_every": progress_every, "force": force, "verbose": verbose}
+    options = {"n_workers": n_workers, "loggers": check_loggers(loggers), "progress_every": progress_every, "force": force, "verbose": verbose}
     results = str(writable_store(results))
     if client is None:
         with dask_client(scheduler, n_workers) as client: return _sweep(configs, unique, results, client, **options)
     return _sweep(configs, unique, results, client, **options)
 
 # %% ../../nbs/71_execute.ipynb #b058e498
-def _sweep(configs: list[RunConfig], unique: list[RunConfig], results: str, client, force: bool, verbose: bool, loggers: list,
-           progress_every: float | None) -> list[dict]:
+def _sweep(configs: list[RunConfig], unique: list[RunConfig], results: str, client, n_workers: int, force: bool, verbose: bool,
+           loggers: list, progress_every: float | None) -> list[dict]:
     from dask.distributed import LocalCluster
     # a local cluster shares out this machine's GPUs; a remote worker keeps its own machine's
     devices = visible_gpus() if isinstance(getattr(client, "cluster", None), LocalCluster) else []
-    watch = watch_runs({c.run_id(): run_directory(c, results) for c in unique}, progress_every)
-    futures = {client.submit(_execute_on_worker, c.to_dict(), results, force, loggers, devices, pure=False, key=f"vaenb-run-{c.run_id()}"): c
-               for c in unique}
-    with watch as watcher: records = _collect(futures, results, verbose, watcher, len(unique))
+    def submit(c: RunConfig):
+        return client.submit(_execute_on_worker, c.to_dict(), results, force, loggers, devices, pure=False, key=f"vaenb-run-{c.run_id()}")
+    def slots() -> int: return max(n_workers, sum(client.nthreads().values()))
+    with watch_runs({c.run_id(): run_directory(c, results) for c in unique}, progress_every) as watcher:
+        records = _collect(unique, submit, slots, results, verbose, watcher)
     return [records[c.run_id()] for c in configs]
 
 # %% ../../nbs/71_execute.ipynb #7a2ae8e8
-def _collect(futures: dict, results: str, verbose: bool, watcher, total: int) -> dict:
+def _collect(configs: list[RunConfig], submit, slots, results: str, verbose: bool, watcher) -> dict:
+    "Submit the runs in order, `slots()` of them at a time, and gather their records as they finish."
     from dask.distributed import as_completed
-    records = {}
-    for done, future in enumerate(as_completed(futures), 1):
-        config = futures[future]
+    pending, futures, running, records = iter(configs), {}, as_completed(), {}
+    def top_up():
+        while running.count() < slots() and (config := next(pending, None)) is not None:
+            future = submit(config)
+            futures[future] = config
+            running.add(future)
+    top_up()
+    for done, future in enumerate(running, 1):
+        config = futures.pop(future)
         try: record = future.result()
         except Exception as e:  # the worker died (out of memory, killed), or the run could not start: it fails alone
             run_dir = run_directory(config, results)
             record = record_failure(run_dir, config, failure(e, run_dir / NOTEBOOK))
         records[config.run_id()] = record
         if watcher: watcher.finished.add(config.run_id())
-        if verbose: print(f"[{done}/{total}] {record['status']:8s} {config.run_id()}" + failure_line(record, ": "), flush=True)
+        if verbose: print(f"[{done}/{len(configs)}] {record['status']:8s} {config.run_id()}" + failure_line(record, ": "), flush=True)
+        top_up()
     return records
 
 # %% ../../nbs/71_execute.ipynb #bb1e3149

@@ -13,12 +13,12 @@ import vaenb
 from ..core.config import ConfigError, atomic_write
 from ..core.registry import REGISTRY
 from .execute import dask_client, experiments_dir, kernel_environment, run_notebook, run_sweep
-from .runs import (RECORD, _did_you_mean, check_dataset_files, papers_named, read_record, results_dir,
+from .runs import (RECORD, RunConfig, _did_you_mean, check_dataset_files, papers_named, read_record, results_dir,
                                     run_directory, study_runs)
 
 # %% auto #0
 __all__ = ['PROFILE_NOTES', 'summarise', 'write_table', 'save_figure', 'finished_records', 'run_table', 'caption', 'long_scores',
-           'reports_dir', 'build_report', 'reproduce']
+           'reports_dir', 'build_report', 'seed_by_seed', 'reproduce']
 
 # %% ../../nbs/73_reports.ipynb #c915d4c5
 def _mean_sd(values, digits: int) -> str:
@@ -141,18 +141,23 @@ def build_report(paper: str, profile: str, results: str | os.PathLike | None = N
                      {"profile": profile, "results": str(results_dir(results)), "reports": str(out)})
     return out
 
+# %% ../../nbs/73_reports.ipynb #1f21eed0
+def seed_by_seed(runs: list[RunConfig]) -> list[RunConfig]:
+    "The runs ordered by seed, each seed's arms in the study's order."
+    return sorted(runs, key=lambda run: run.seed)
+
 # %% ../../nbs/73_reports.ipynb #bae30886
 def reproduce(paper: str = "all", profile: str = "quick", results: str | os.PathLike | None = None,
               reports: str | os.PathLike | None = None, scheduler: str | None = None, n_workers: int = 2,
               loggers=(), progress_every: float | None = None) -> list[dict]:
     "Run every run of the papers' `profile` (skipping finished ones), then build their reports; returns the run records."
     papers = papers_named(paper)
-    runs = [run for p in papers for run in study_runs(p, profile)]
+    runs = [run for p in papers for run in seed_by_seed(study_runs(p, profile))]
     for run in runs: check_dataset_files(run)   # a missing official file: named now, not by each kernel
     results, reports = results_dir(results), reports_dir(reports)
     print(f"reproduce: {len(runs)} runs of {', '.join(papers)} ({profile} profile) into {results}", flush=True)
     with dask_client(scheduler, n_workers) as client:
-        records = run_sweep(runs, results, client=client, loggers=loggers, progress_every=progress_every)
+        records = run_sweep(runs, results, client=client, n_workers=n_workers, loggers=loggers, progress_every=progress_every)
         failed = _build_reports(client, papers, profile, results, reports)
     if failed: raise RuntimeError(f"report notebooks failed (the runs' results are kept in {results}): " + "; ".join(failed))
     return records
