@@ -118,7 +118,7 @@ def test_sweep_never_overwrites_an_unreadable_record(tmp_path):
 
 
 def test_sweep_starts_runs_in_the_order_given(tmp_path, capsys):
-    "A sweep stopped part way has finished the first runs of its list (Dask alone ran the last ones second)."
+    "A sweep stopped part way has finished the first runs of its list (Dask alone does not keep the order)."
     configs = [smoke(seed=s) for s in (5, 2, 7, 0, 3, 6, 1, 4, 9, 8)]
     for c in configs:   # an unreadable record stops each run in its worker before a kernel starts
         run_directory(c, tmp_path).mkdir(parents=True)
