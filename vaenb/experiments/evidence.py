@@ -171,9 +171,10 @@ def at(self: MetricCurve, step: int) -> dict:
 # %% ../../nbs/72_evidence.ipynb #f5ff9d55
 def collect_curves(configs, results=None) -> pd.DataFrame:
     "The training curves of the finished runs in `configs` that record one, long form: model, seed, step, metric, value."
-    finished = [c for c in configs if "curve" in c.eval_params and (read_record(run_directory(c, results)) or {}).get("status") == "finished"]
+    with_curve = [(c, run_directory(c, results)) for c in configs if "curve" in c.eval_params]
+    finished = [(c, run_dir) for c, run_dir in with_curve if (read_record(run_dir) or {}).get("status") == "finished"]
     rows = [{"model": c.name, "seed": c.seed, "step": p["step"], "metric": m, "value": v}
-            for c in finished for p in read_curve(run_directory(c, results)) for m, v in p.items() if m != "step"]
+            for c, run_dir in finished for p in read_curve(run_dir) for m, v in p.items() if m != "step"]
     return pd.DataFrame(rows, columns=["model", "seed", "step", "metric", "value"])
 
 # %% ../../nbs/72_evidence.ipynb #f054e524
